@@ -1,0 +1,1 @@
+"""Benchmark facts, prompt building and scoring (OpenCompass underneath)."""

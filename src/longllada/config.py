@@ -1,0 +1,352 @@
+"""The typed study: models, runs and targets, expanded from one validated config.
+
+Everything the paper measures is a *run*: (benchmark, model, λ, sampler settings). A run's
+*setting id* (``ntk14_s32_b32``) names its directory, and a run shared by several targets
+(Figures 1b and 2, Tables 1 and 3) is one run, computed once. A run is split into *units*
+(a NIAH length, a LongBench subset at one context, ...), one job each.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from longllada import rope
+
+DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+# The paper's sampler settings (MODELS.md). Run ids name only what differs from these, plus the
+# step and block counts that every diffusion figure reads.
+PAPER_SAMPLERS: dict[str, dict[str, Any]] = {
+    "llada": {
+        "steps": 32,
+        "block_length": 32,
+        "temperature": 0.0,
+        "cfg_scale": 0.0,
+        "remasking": "low_confidence",
+    },
+    "dream": {"steps": 32, "alg": "entropy", "temperature": 0.2, "top_p": 0.95},
+    "ar": {},  # greedy decoding
+}
+SAMPLER_CHOICES = {
+    "remasking": ("low_confidence", "random"),
+    "alg": ("origin", "maskgit_plus", "topk_margin", "entropy"),
+}
+ALWAYS_IN_ID = {"llada": ("steps", "block_length"), "dream": ("steps",), "ar": ()}
+ID_ABBREV = {
+    "steps": "s",
+    "block_length": "b",
+    "temperature": "t",
+    "cfg_scale": "cfg",
+    "remasking": "rm",
+    "alg": "alg",
+    "top_p": "p",
+}
+# "gen_length": as many steps as output tokens (the paper's LongBench setting).
+STEPS_PER_TOKEN = "gen_length"
+
+GENERATIVE = ("niah", "longbench", "ruler")
+TABLE_KINDS = ("longbench_table", "ruler_table")
+KIND_BENCHMARKS = {
+    "perplexity_curve": ("ppl",),
+    "niah_by_length": ("niah",),
+    "niah_heatmaps": ("niah",),
+    "rope_coverage": (),
+    "tsne_qk": ("qk_states",),
+    "longbench_table": ("longbench",),
+    "ruler_table": ("ruler",),
+}
+
+
+class ConfigError(ValueError):
+    """A config that cannot be run; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class Model:
+    key: str
+    label: str
+    family: str  # ar | llada | dream
+    variant: str  # base | instruct
+    t_train: int
+    rope_theta: float
+    head_dim: int
+    dtype: str
+    hub_id: str | None = None
+    revision: str | None = None
+    gated: bool = False
+    local_dir: str | None = None
+    demo: dict[str, Any] | None = None
+
+    @property
+    def diffusion(self) -> bool:
+        return self.family != "ar"
+
+    @property
+    def source(self) -> str:
+        return "demo" if self.demo else "local" if self.local_dir else "hub"
+
+
+@dataclass(frozen=True)
+class Run:
+    """One (benchmark, model, λ, sampler) combination; equal runs are one job set."""
+
+    benchmark: str
+    model: str
+    family: str
+    ntk_lambda: float
+    sampler: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def setting(self) -> str:
+        return setting_id(self.ntk_lambda, dict(self.sampler), self.family)
+
+    @property
+    def directory(self) -> str:
+        return f"results/{self.benchmark}/{self.model}/{self.setting}"
+
+
+@dataclass
+class Target:
+    name: str
+    kind: str
+    spec: dict[str, Any]
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def outputs(self) -> list[str]:
+        if self.kind in TABLE_KINDS:
+            return [f"paper_figures/{self.name}.{ext}" for ext in ("csv", "md", "tex")]
+        return [f"paper_figures/{self.name}.pdf"]
+
+
+def setting_id(ntk_lambda: float, sampler: dict[str, Any], family: str) -> str:
+    parts = [f"ntk{rope.format_lambda(ntk_lambda)}"]
+    defaults = PAPER_SAMPLERS[family]
+    for key in ID_ABBREV:
+        if key not in sampler:
+            continue
+        value = sampler[key]
+        if key in ALWAYS_IN_ID[family] or value != defaults.get(key):
+            text = "gen" if value == STEPS_PER_TOKEN else f"{value:g}" if _is_num(value) else value
+            parts.append(f"{ID_ABBREV[key]}{text}")
+    return "_".join(parts)
+
+
+def _is_num(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _where(path: Iterable[Any]) -> str:
+    out = ""
+    for p in path:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out or "(top level)"
+
+
+def validate(config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> None:
+    """Check a config against the schema; raise ConfigError naming the first bad key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), e.path))
+    if errors:
+        lines = [f"  {_where(e.absolute_path)}: {_brief(e)}" for e in errors[:10]]
+        more = f"\n  ... and {len(errors) - 10} more" if len(errors) > 10 else ""
+        raise ConfigError("invalid config:\n" + "\n".join(lines) + more)
+
+
+def _brief(error: jsonschema.ValidationError) -> str:
+    # oneOf failures say "is not valid under any of the given schemas"; say what was expected.
+    if error.validator == "oneOf" and error.context:
+        reasons = sorted({c.message for c in error.context})
+        return f"{error.instance!r} is not valid: " + "; or ".join(reasons)
+    return error.message
+
+
+class Study:
+    """A validated config, expanded into models, runs and targets."""
+
+    def __init__(self, config: dict[str, Any], schema_path: str | Path = DEFAULT_SCHEMA) -> None:
+        validate(config, schema_path)
+        self.config = config
+        self.seed: int = config["seed"]
+        self.checkpoint_dir: str = config.get("checkpoint_dir", "results/checkpoints")
+        self.ntk_variant: str = config.get("ntk_variant", "paper")
+        self.benchmarks: dict[str, dict[str, Any]] = config["benchmarks"]
+        self.models = {key: self._model(key, spec) for key, spec in config["models"].items()}
+        # (model, λ) -> the scaling-law record the patch rule writes
+        self.patches: dict[tuple[str, float], rope.NtkScaling] = {}
+        self.targets = {name: self._target(name, spec) for name, spec in config["targets"].items()}
+        self.runs: dict[tuple[str, str, str], Run] = {}
+        for target in self.targets.values():
+            for run in target.runs:
+                self.runs.setdefault((run.benchmark, run.model, run.setting), run)
+
+    @classmethod
+    def from_file(cls, path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> Study:
+        with open(path) as f:
+            return cls(yaml.safe_load(f), schema_path)
+
+    # --- building ------------------------------------------------------------------------
+
+    def _model(self, key: str, spec: dict[str, Any]) -> Model:
+        sources = [s for s in ("hub_id", "local_dir", "demo") if s in spec]
+        if len(sources) != 1:
+            raise ConfigError(
+                f"models.{key}: give exactly one of hub_id, local_dir, demo "
+                f"(got {sources or 'none'})"
+            )
+        if "hub_id" in spec and "revision" not in spec:
+            raise ConfigError(f"models.{key}.revision: required with hub_id (pin a commit sha)")
+        return Model(key=key, **spec)
+
+    def _target(self, name: str, spec: dict[str, Any]) -> Target:
+        kind = spec["kind"]
+        target = Target(name=name, kind=kind, spec=spec)
+        for i, key in enumerate(spec.get("models", [])):
+            self._check_model(key, f"targets.{name}.models[{i}]")
+        if kind == "rope_coverage" and not spec.get("models"):
+            raise ConfigError(f"targets.{name}.models: a rope_coverage target needs models")
+        for g, group in enumerate(spec.get("runs", [])):
+            where = f"targets.{name}.runs[{g}]"
+            bench = group["benchmark"]
+            if bench not in KIND_BENCHMARKS[kind]:
+                raise ConfigError(f"{where}.benchmark: a {kind} target cannot use {bench!r}")
+            if bench not in self.benchmarks:
+                raise ConfigError(f"{where}.benchmark: {bench!r} has no settings under benchmarks")
+            target.runs.extend(self._expand(group, where))
+        if KIND_BENCHMARKS[kind] and not target.runs:
+            raise ConfigError(f"targets.{name}.runs: a {kind} target needs at least one run")
+        return target
+
+    def _check_model(self, key: str, where: str) -> Model:
+        if key not in self.models:
+            known = ", ".join(sorted(self.models))
+            raise ConfigError(f"{where}: model {key!r} is not defined under models ({known})")
+        return self.models[key]
+
+    def _expand(self, group: dict[str, Any], where: str) -> list[Run]:
+        bench = group["benchmark"]
+        overrides = group.get("sampler", {})
+        runs = []
+        for m, key in enumerate(group["models"]):
+            model = self._check_model(key, f"{where}.models[{m}]")
+            lambdas = [
+                self._scaling(model, entry, f"{where}.ntk[{n}]").ntk_lambda
+                for n, entry in enumerate(group.get("ntk", [1]))
+            ]
+            samplers = self._samplers(model, bench, overrides, where)
+            for lam, sampler in itertools.product(lambdas, samplers):
+                runs.append(Run(bench, key, model.family, lam, sampler))
+        return runs
+
+    def _scaling(self, model: Model, entry: Any, where: str) -> rope.NtkScaling:
+        b, d, t = model.rope_theta, model.head_dim, model.t_train
+        if isinstance(entry, dict):
+            variant = entry.get("variant", self.ntk_variant)
+            scaling = rope.scaling_for_target(b, d, t, entry["target"], variant)
+        else:
+            scaling = rope.scaling_for_lambda(b, d, t, float(entry), self.ntk_variant)
+        if scaling.ntk_lambda != 1:
+            known = self.patches.get((model.key, scaling.ntk_lambda))
+            # Keep the record that says which target length the λ came from.
+            if known is None or (known.t_target is None and scaling.t_target is not None):
+                self.patches[(model.key, scaling.ntk_lambda)] = scaling
+        return scaling
+
+    def _samplers(
+        self, model: Model, bench: str, overrides: dict[str, Any], where: str
+    ) -> list[tuple[tuple[str, Any], ...]]:
+        if bench not in GENERATIVE or not model.diffusion:
+            return [()]
+        base = dict(PAPER_SAMPLERS[model.family])
+        base.update(self.benchmarks[bench].get("sampler", {}).get(model.family, {}))
+        sweeps = {}
+        for key, value in overrides.items():
+            if key not in base:
+                continue  # e.g. block_length in a group that mixes LLaDA and Dream models
+            sweeps[key] = value if isinstance(value, list) else [value]
+        out = []
+        for combo in itertools.product(*sweeps.values()):
+            settings = {**base, **dict(zip(sweeps, combo, strict=True))}
+            self._check_sampler(settings, model.family, where)
+            out.append(tuple(sorted(settings.items())))
+        return out
+
+    @staticmethod
+    def _check_sampler(settings: dict[str, Any], family: str, where: str) -> None:
+        for key, value in settings.items():
+            if key in SAMPLER_CHOICES and value not in SAMPLER_CHOICES[key]:
+                choices = ", ".join(SAMPLER_CHOICES[key])
+                raise ConfigError(f"{where}.sampler.{key}: {value!r} is not one of {choices}")
+        steps = settings["steps"]
+        if steps != STEPS_PER_TOKEN and not (isinstance(steps, int) and steps >= 1):
+            raise ConfigError(
+                f"{where}.sampler.steps: {steps!r} is not a positive integer or {STEPS_PER_TOKEN!r}"
+            )
+        if family == "llada" and not (
+            isinstance(settings["block_length"], int) and settings["block_length"] >= 1
+        ):
+            raise ConfigError(f"{where}.sampler.block_length: must be a positive integer")
+        for key in ("temperature", "cfg_scale"):
+            if key in settings and not (_is_num(settings[key]) and settings[key] >= 0):
+                raise ConfigError(f"{where}.sampler.{key}: must be a number >= 0")
+        if "top_p" in settings and not (_is_num(settings["top_p"]) and 0 < settings["top_p"] <= 1):
+            raise ConfigError(f"{where}.sampler.top_p: must be in (0, 1]")
+
+    # --- files -----------------------------------------------------------------------------
+
+    def units(self, benchmark: str, model: str) -> list[str]:
+        cfg = self.benchmarks[benchmark]
+        if benchmark == "ppl":
+            if self.models[model].diffusion:
+                return [f"mc{cfg['mc_draws']}_chunk{cfg['chunk']}"]
+            return [f"causal_chunk{cfg['chunk']}"]
+        if benchmark in ("niah",):
+            return [f"len{n}" for n in cfg["lengths"]]
+        if benchmark == "qk_states":
+            return [f"len{cfg['length']}"]
+        items = cfg["subsets"] if benchmark == "longbench" else cfg["tasks"]
+        return [f"{ctx}_{item}" for ctx in cfg["contexts"] for item in items]
+
+    def prediction_files(self, run: Run) -> list[str]:
+        units = self.units(run.benchmark, run.model)
+        return [f"{run.directory}/{u}.predictions.jsonl" for u in units]
+
+    def result_files(self, run: Run) -> list[str]:
+        """What a target reads of a run: one scores.json per generative run (scored in one
+        CPU job, so OpenCompass is imported once per run, not once per unit)."""
+        if run.benchmark in GENERATIVE:
+            return [f"{run.directory}/scores.json"]
+        suffix = {"ppl": ".json", "qk_states": ".npz"}[run.benchmark]
+        return [f"{run.directory}/{u}{suffix}" for u in self.units(run.benchmark, run.model)]
+
+    def checkpoint(self, model: str, ntk_lambda: float = 1.0) -> str:
+        """The file that stands for a ready checkpoint; its directory is the model path."""
+        if ntk_lambda == 1:
+            return f"{self.checkpoint_dir}/{model}/download.json"
+        return f"{self.checkpoint_dir}/{model}/ntk{rope.format_lambda(ntk_lambda)}/rope_patch.json"
+
+    def target_inputs(self, name: str) -> list[str]:
+        files: list[str] = []
+        for run in self.targets[name].runs:
+            files.extend(f for f in self.result_files(run) if f not in files)
+        return files
+
+    def all_checkpoints(self) -> list[str]:
+        wanted = {(r.model, r.ntk_lambda) for r in self.runs.values()}
+        return sorted(self.checkpoint(m, lam) for m, lam in wanted)
+
+    def run_for(self, benchmark: str, model: str, setting: str) -> Run:
+        try:
+            return self.runs[(benchmark, model, setting)]
+        except KeyError:
+            raise ConfigError(
+                f"no {benchmark} run of {model} with setting {setting!r} in the config"
+            ) from None

@@ -1,0 +1,542 @@
+"""Tiny random-weight checkpoints laid out exactly like the hub repositories.
+
+The hub is out of reach in tests and in the tiny workflow config, so we fabricate checkpoints that
+differ from LLaMA-3-8B, LLaDA-8B and Dream-v0-7B only in size and in the meaning of their weights:
+same config keys, same tensor names, same sharded safetensors + index layout, and a real (if small)
+byte-level BPE tokenizer with the family's special tokens. They therefore go through exactly the
+loading code the real checkpoints go through, so a layout bug shows up here and not on a GPU node.
+
+Weights are stored in fp32 (the real checkpoints are bf16): at this size the extra bytes are free,
+and fp32 keeps CPU reference computations exact; loaders cast to the run's dtype anyway.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_file
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers.trainers import BpeTrainer
+
+FAMILIES = ("llama", "llada", "dream")
+VARIANTS = ("base", "instruct")
+
+# Keyword arguments for build_demo_checkpoint, per preset then per family. Head dim is 16 for all.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    "tiny": {
+        "llama": {
+            "hidden": 64,
+            "layers": 2,
+            "heads": 4,
+            "kv_heads": 2,
+            "intermediate": 128,
+            "max_position": 512,
+        },
+        "llada": {
+            "hidden": 64,
+            "layers": 2,
+            "heads": 4,
+            "kv_heads": 4,
+            "intermediate": 128,
+            "max_position": 256,
+        },
+        "dream": {
+            "hidden": 64,
+            "layers": 2,
+            "heads": 4,
+            "kv_heads": 2,
+            "intermediate": 128,
+            "max_position": 512,
+        },
+    },
+}
+
+INIT_STD = 0.02
+# Size of the trained BPE vocabulary (256 byte symbols + merges); special tokens come after it,
+# as in the real tokenizers, and the embedding is padded to a multiple of _VOCAB_MULTIPLE.
+_BPE_VOCAB = 448
+_VOCAB_MULTIPLE = 64
+_N_LLAMA_SPECIALS = 64  # Llama 3 reserves 256 ids after its BPE vocabulary; scaled down here.
+
+_OWNED_FILES = (
+    "config.json",
+    "generation_config.json",
+    "model*.safetensors*",
+    "tokenizer*.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+)
+_DEFAULT_THETA = {"llama": 500000.0, "llada": 500000.0, "dream": 1000000.0}
+
+# Pre-tokenizer regexes of the real tokenizers: Llama 3 groups up to 3 digits, Qwen2 splits digits.
+_LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+_QWEN2_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
+    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+# Chat templates (instruct variants). LLaMA 3 and LLaDA share the header/eot format; LLaMA trims
+# the content, LLaDA inserts it verbatim. Dream inherits Qwen2.5's ChatML format.
+_HEADER_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.index0 == 0 %}{{ bos_token }}{% endif %}"
+    "<|start_header_id|>{{ message['role'] }}<|end_header_id|>\n\n"
+    "{{ message['content']CONTENT_FILTER }}<|eot_id|>"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}<|start_header_id|>assistant<|end_header_id|>\n\n{% endif %}"
+)
+_CHAT_TEMPLATES = {
+    "llama": _HEADER_TEMPLATE.replace("CONTENT_FILTER", " | trim"),
+    "llada": _HEADER_TEMPLATE.replace("CONTENT_FILTER", ""),
+    "dream": (
+        "{% if messages[0]['role'] != 'system' %}"
+        "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n"
+        "{% endif %}"
+        "{% for message in messages %}"
+        "<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
+        "{% endfor %}"
+        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+    ),
+}
+
+
+def build_demo_checkpoint(
+    family: str,
+    out_dir: Path,
+    *,
+    seed: int = 0,
+    variant: str = "base",
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int | None = None,
+    intermediate: int = 128,
+    max_position: int = 256,
+    rope_theta: float | None = None,
+    n_shards: int = 2,
+) -> Path:
+    """Write a random-weight checkpoint of `family` in its hub layout into `out_dir`.
+
+    Writes config.json, the safetensors shards (+ model.safetensors.index.json when
+    n_shards > 1, as the hub does), tokenizer files, and generation_config.json for llama.
+    The output is byte-identical for identical arguments. Returns `out_dir`.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    kv_heads = heads if kv_heads is None else kv_heads
+    if hidden % heads or (hidden // heads) % 2:
+        raise ValueError(f"hidden {hidden} must split into {heads} heads of even size (RoPE)")
+    if heads % kv_heads:
+        raise ValueError(f"heads {heads} must be a multiple of kv_heads {kv_heads}")
+    if min(layers, intermediate, max_position, n_shards) < 1:
+        raise ValueError("layers, intermediate, max_position and n_shards must be positive")
+    theta = _DEFAULT_THETA[family] if rope_theta is None else float(rope_theta)
+    dims = {
+        "vocab": 0,  # known once the tokenizer is trained
+        "hidden": hidden,
+        "layers": layers,
+        "heads": heads,
+        "kv_heads": kv_heads,
+        "intermediate": intermediate,
+        "head_dim": hidden // heads,
+    }
+    # Refuse before touching out_dir: shards hold whole tensors, so at most one shard per tensor.
+    if n_shards > len(_param_specs(family, dims)):
+        raise ValueError(f"n_shards={n_shards} exceeds the number of tensors")
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    # Leftovers of an earlier build (shards of another n_shards, a chat template of another
+    # variant) would silently change what loaders see, so clear every file this function owns.
+    for pattern in _OWNED_FILES:
+        for old in out_dir.glob(pattern):
+            old.unlink()
+
+    ids = _write_tokenizer(family, variant, out_dir, max_position)
+    dims["vocab"] = _round_up(ids["size"], _VOCAB_MULTIPLE)
+    if family == "llama":
+        _write_llama_configs(out_dir, dims, ids, max_position, theta, variant)
+    else:
+        config = (_llada_config if family == "llada" else _dream_config)(
+            dims, ids, max_position, theta
+        )
+        _write_json(out_dir / "config.json", config)
+    _write_weights(out_dir, _param_specs(family, dims), seed, n_shards)
+    return out_dir
+
+
+# ----------------------------------------------------------------------------------- tokenizer
+
+
+def _special_tokens(family: str) -> list[str]:
+    """Special tokens in id order; they follow the BPE vocabulary, as in the real tokenizers."""
+    if family == "llama":
+        # Llama 3 order: bos, eos, reserved 0-3, headers, reserved 4, eot, then more reserved.
+        named = {0: "<|begin_of_text|>", 1: "<|end_of_text|>", 6: "<|start_header_id|>"}
+        named |= {7: "<|end_header_id|>", 9: "<|eot_id|>"}
+        out, reserved = [], 0
+        for i in range(_N_LLAMA_SPECIALS):
+            if i in named:
+                out.append(named[i])
+            else:
+                out.append(f"<|reserved_special_token_{reserved}|>")
+                reserved += 1
+        return out
+    if family == "llada":
+        return [
+            "<|startoftext|>",
+            "<|endoftext|>",
+            "<|start_header_id|>",
+            "<|end_header_id|>",
+            "<|eot_id|>",
+            "<|mdm_mask|>",
+        ]
+    return ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|beginoftext|>", "<|mask|>"]
+
+
+def _train_bpe(pattern: str) -> Tokenizer:
+    # The tokenizers BPE trainer breaks count ties by pair id and sorts its alphabet, so the result
+    # does not depend on thread count or hash seeds (the tests rebuild in a fresh process to check).
+    corpus = resources.files("longllada").joinpath("data/demo_corpus.txt").read_text("utf-8")
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = BpeTrainer(
+        vocab_size=_BPE_VOCAB,
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=[],
+    )
+    tok.train_from_iterator([corpus], trainer=trainer)
+    return tok
+
+
+def _write_tokenizer(family: str, variant: str, out_dir: Path, max_len: int) -> dict[str, int]:
+    """Train, save, and return the ids of the special tokens (+ "size": total token count)."""
+    from transformers import PreTrainedTokenizerFast  # heavy import, only when building
+
+    tok = _train_bpe(_QWEN2_PATTERN if family == "dream" else _LLAMA3_PATTERN)
+    specials = _special_tokens(family)
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    sid = {t: tok.token_to_id(t) for t in specials}
+
+    kwargs: dict[str, Any]
+    if family == "llama":
+        bos = "<|begin_of_text|>"
+        # Llama 3 instruct ends turns with <|eot_id|>, which is then its eos.
+        eos = "<|eot_id|>" if variant == "instruct" else "<|end_of_text|>"
+        kwargs = {"bos_token": bos, "eos_token": eos}
+        # Llama 3 prepends bos in the tokenizer's post-processor.
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A",
+            pair=f"{bos} $A {bos} $B:1",
+            special_tokens=[(bos, sid[bos])],
+        )
+        ids = {"bos": sid[bos], "eos": sid[eos], "end_of_text": sid["<|end_of_text|>"]}
+    elif family == "llada":
+        # LLaDA-8B lists its mask only as an extra special token (no `mask_token` field), so
+        # loaders must take the mask id from config.json; the demo keeps that trap.
+        kwargs = {
+            "bos_token": "<|startoftext|>",
+            "eos_token": "<|endoftext|>",
+            "pad_token": "<|endoftext|>",
+            "extra_special_tokens": specials[2:],
+        }
+        ids = {
+            "bos": sid["<|startoftext|>"],
+            "eos": sid["<|endoftext|>"],
+            "mask": sid["<|mdm_mask|>"],
+        }
+    else:
+        kwargs = {
+            "bos_token": "<|beginoftext|>",
+            "eos_token": "<|endoftext|>",
+            "pad_token": "<|endoftext|>",
+            "mask_token": "<|mask|>",
+            "extra_special_tokens": ["<|im_start|>", "<|im_end|>"],
+        }
+        ids = {"bos": sid["<|beginoftext|>"], "eos": sid["<|endoftext|>"], "mask": sid["<|mask|>"]}
+    if variant == "instruct":
+        kwargs["chat_template"] = _CHAT_TEMPLATES[family]
+
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        model_max_length=max_len,
+        clean_up_tokenization_spaces=False,  # destructive for byte-level BPE
+        **kwargs,
+    )
+    fast.save_pretrained(out_dir)
+    ids["size"] = tok.get_vocab_size(with_added_tokens=True)
+    return ids
+
+
+# -------------------------------------------------------------------------------------- configs
+
+
+def _write_llama_configs(
+    out_dir: Path,
+    d: dict[str, int],
+    ids: dict[str, int],
+    max_position: int,
+    theta: float,
+    variant: str,
+) -> None:
+    from transformers import GenerationConfig, LlamaConfig
+
+    # Generated by transformers itself so the file is exactly what it writes and reads back.
+    # Transformers 5 keeps rope_theta inside `rope_parameters`, not at the top level.
+    config = LlamaConfig(
+        vocab_size=d["vocab"],
+        hidden_size=d["hidden"],
+        intermediate_size=d["intermediate"],
+        num_hidden_layers=d["layers"],
+        num_attention_heads=d["heads"],
+        num_key_value_heads=d["kv_heads"],
+        head_dim=d["head_dim"],
+        hidden_act="silu",
+        max_position_embeddings=max_position,
+        initializer_range=INIT_STD,
+        rms_norm_eps=1e-5,  # Meta-Llama-3-8B's value; LlamaConfig defaults to 1e-6
+        rope_parameters={"rope_type": "default", "rope_theta": theta},
+        bos_token_id=ids["bos"],
+        eos_token_id=ids["eos"],
+        tie_word_embeddings=False,
+        attention_bias=False,
+        mlp_bias=False,
+        architectures=["LlamaForCausalLM"],
+        dtype="float32",
+    )
+    config.save_pretrained(out_dir)
+    # Instruct stops at either end of text or end of turn, like Meta-Llama-3-8B-Instruct.
+    eos: int | list[int] = ids["eos"]
+    if variant == "instruct":
+        eos = [ids["end_of_text"], ids["eos"]]
+    GenerationConfig(bos_token_id=ids["bos"], eos_token_id=eos).save_pretrained(out_dir)
+
+
+def _llada_config(
+    d: dict[str, int], ids: dict[str, int], max_position: int, theta: float
+) -> dict[str, Any]:
+    """LLaDA-8B's config.json key set (OLMo-style names), with the tiny sizes."""
+    from transformers import __version__
+
+    return {
+        "activation_type": "silu",
+        "alibi": False,
+        "alibi_bias_max": 8.0,
+        "architectures": ["LLaDAModelLM"],
+        "attention_dropout": 0.0,
+        "attention_layer_norm": False,
+        "attention_layer_norm_with_affine": True,
+        "auto_map": {
+            "AutoConfig": "configuration_llada.LLaDAConfig",
+            "AutoModel": "modeling_llada.LLaDAModelLM",
+            "AutoModelForCausalLM": "modeling_llada.LLaDAModelLM",
+        },
+        "bias_for_layer_norm": False,
+        "block_group_size": 1,
+        "block_type": "llama",
+        "bos_token_id": ids["bos"],
+        "d_model": d["hidden"],
+        "embedding_dropout": 0.0,
+        "embedding_size": d["vocab"],
+        "eos_token_id": ids["eos"],
+        "flash_attention": False,
+        "include_bias": False,
+        "include_qkv_bias": False,
+        "init_cutoff_factor": None,
+        "init_device": "meta",
+        "init_fn": "mitchell",
+        "init_std": INIT_STD,
+        "input_emb_norm": False,
+        "layer_norm_type": "rms",
+        "layer_norm_with_affine": True,
+        "mask_token_id": ids["mask"],
+        "max_sequence_length": max_position,
+        "mlp_hidden_size": d["intermediate"],
+        "mlp_ratio": 4,  # unused when mlp_hidden_size is set; the real config also says 4
+        "model_type": "llada",
+        "multi_query_attention": None,
+        "n_heads": d["heads"],
+        "n_kv_heads": d["kv_heads"],
+        "n_layers": d["layers"],
+        "pad_token_id": ids["eos"],
+        "precision": "amp_bf16",
+        "residual_dropout": 0.0,
+        "rms_norm_eps": 1e-5,
+        "rope": True,
+        "rope_full_precision": True,
+        "rope_theta": theta,
+        "scale_logits": False,
+        "torch_dtype": "float32",
+        "transformers_version": __version__,
+        "use_cache": False,
+        "vocab_size": d["vocab"],
+        "weight_tying": False,
+    }
+
+
+def _dream_config(
+    d: dict[str, int], ids: dict[str, int], max_position: int, theta: float
+) -> dict[str, Any]:
+    """Dream-v0-7B's config.json key set (Qwen2 names), with the tiny sizes."""
+    from transformers import __version__
+
+    return {
+        "architectures": ["DreamModel"],
+        "attention_dropout": 0.0,
+        # The model class is registered for AutoModel only (no AutoModelForCausalLM).
+        "auto_map": {
+            "AutoConfig": "configuration_dream.DreamConfig",
+            "AutoModel": "modeling_dream.DreamModel",
+        },
+        "bos_token_id": ids["bos"],
+        "eos_token_id": ids["eos"],
+        "hidden_act": "silu",
+        "hidden_size": d["hidden"],
+        "initializer_range": INIT_STD,
+        "intermediate_size": d["intermediate"],
+        "mask_token_id": ids["mask"],
+        "max_position_embeddings": max_position,
+        "max_window_layers": d["layers"],
+        "model_type": "Dream",
+        "num_attention_heads": d["heads"],
+        "num_hidden_layers": d["layers"],
+        "num_key_value_heads": d["kv_heads"],
+        "pad_token_id": ids["eos"],
+        "rms_norm_eps": 1e-6,
+        "rope_scaling": None,
+        "rope_theta": theta,
+        "sliding_window": None,
+        "tie_word_embeddings": False,
+        "torch_dtype": "float32",
+        "transformers_version": __version__,
+        "use_cache": True,
+        "use_sliding_window": False,
+        "vocab_size": d["vocab"],
+    }
+
+
+# -------------------------------------------------------------------------------------- weights
+
+
+def _param_specs(family: str, d: dict[str, int]) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, shape) of every tensor, in module order (the order shards are filled in)."""
+    h, inter, v = d["hidden"], d["intermediate"], d["vocab"]
+    q_out, kv_out = d["heads"] * d["head_dim"], d["kv_heads"] * d["head_dim"]
+    specs: list[tuple[str, tuple[int, ...]]] = []
+    if family == "llada":
+        specs.append(("model.transformer.wte.weight", (v, h)))
+        for i in range(d["layers"]):
+            p = f"model.transformer.blocks.{i}."
+            specs += [
+                (p + "attn_norm.weight", (h,)),
+                (p + "q_proj.weight", (q_out, h)),
+                (p + "k_proj.weight", (kv_out, h)),
+                (p + "v_proj.weight", (kv_out, h)),
+                (p + "attn_out.weight", (h, q_out)),
+                (p + "ff_norm.weight", (h,)),
+                (p + "ff_proj.weight", (inter, h)),
+                (p + "up_proj.weight", (inter, h)),
+                (p + "ff_out.weight", (h, inter)),
+            ]
+        specs += [
+            ("model.transformer.ln_f.weight", (h,)),
+            ("model.transformer.ff_out.weight", (v, h)),
+        ]
+        return specs
+
+    # llama and dream share the transformers (Qwen2/Llama) names; Dream adds q/k/v biases.
+    specs.append(("model.embed_tokens.weight", (v, h)))
+    for i in range(d["layers"]):
+        p = f"model.layers.{i}."
+        for proj, out in (("q", q_out), ("k", kv_out), ("v", kv_out)):
+            specs.append((f"{p}self_attn.{proj}_proj.weight", (out, h)))
+            if family == "dream":
+                specs.append((f"{p}self_attn.{proj}_proj.bias", (out,)))
+        specs += [
+            (p + "self_attn.o_proj.weight", (h, q_out)),
+            (p + "mlp.gate_proj.weight", (inter, h)),
+            (p + "mlp.up_proj.weight", (inter, h)),
+            (p + "mlp.down_proj.weight", (h, inter)),
+            (p + "input_layernorm.weight", (h,)),
+            (p + "post_attention_layernorm.weight", (h,)),
+        ]
+    specs += [("model.norm.weight", (h,)), ("lm_head.weight", (v, h))]
+    return specs
+
+
+def _init_tensors(
+    specs: list[tuple[str, tuple[int, ...]]], seed: int
+) -> Iterator[tuple[str, torch.Tensor]]:
+    # One CPU generator drawn in a fixed order: the same seed gives the same bits everywhere.
+    gen = torch.Generator().manual_seed(seed)
+    for name, shape in specs:
+        if "norm" in name or name.endswith("ln_f.weight"):
+            yield name, torch.ones(shape, dtype=torch.float32)
+        else:
+            # Biases are random too (not zero) so a loader that drops them changes the logits.
+            yield name, torch.randn(shape, generator=gen, dtype=torch.float32) * INIT_STD
+
+
+def _split_shards(sizes: list[int], n: int) -> list[list[int]]:
+    """Contiguous, non-empty groups of whole tensors with roughly equal byte counts."""
+    assert 1 <= n <= len(sizes)
+    total, cum, s = sum(sizes), 0, 0
+    groups: list[list[int]] = [[] for _ in range(n)]
+    for i, size in enumerate(sizes):
+        must_move = len(sizes) - i == n - 1 - s  # exactly one tensor left per remaining shard
+        # Start the next shard once this tensor's midpoint passes the shard's byte boundary.
+        past_boundary = n * (2 * cum + size) > 2 * total * (s + 1)
+        if groups[s] and s < n - 1 and (must_move or past_boundary):
+            s += 1
+        groups[s].append(i)
+        cum += size
+    return groups
+
+
+def _write_weights(
+    out_dir: Path, specs: list[tuple[str, tuple[int, ...]]], seed: int, n_shards: int
+) -> None:
+    tensors = list(_init_tensors(specs, seed))
+    sizes = [t.numel() * t.element_size() for _, t in tensors]
+    metadata = {"format": "pt"}  # transformers refuses safetensors files without it
+    if n_shards == 1:
+        # A single-file checkpoint on the hub has no index.
+        save_file(dict(tensors), str(out_dir / "model.safetensors"), metadata=metadata)
+        return
+    weight_map: dict[str, str] = {}
+    for k, group in enumerate(_split_shards(sizes, n_shards), start=1):
+        fname = f"model-{k:05d}-of-{n_shards:05d}.safetensors"
+        shard = {tensors[i][0]: tensors[i][1] for i in group}
+        save_file(shard, str(out_dir / fname), metadata=metadata)
+        weight_map |= dict.fromkeys(shard, fname)
+    index = {"metadata": {"total_size": sum(sizes)}, "weight_map": weight_map}
+    _write_json(out_dir / "model.safetensors.index.json", index)
+
+
+# ---------------------------------------------------------------------------------------- utils
+
+
+def _write_json(path: Path, obj: dict[str, Any]) -> None:
+    # Same formatting as transformers' save_pretrained: sorted keys, indent 2, final newline.
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _round_up(x: int, multiple: int) -> int:
+    return -(-x // multiple) * multiple

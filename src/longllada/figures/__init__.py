@@ -1,0 +1,1 @@
+"""Plotting code for the paper figures."""

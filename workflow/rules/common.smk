@@ -1,0 +1,63 @@
+# Config -> study -> target lists. The logic lives in longllada.config (tested); this file only
+# exposes it to the rules.
+from pathlib import Path
+
+from longllada import budget, targets
+from longllada.config import Study
+
+study = Study(config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+CKPT = study.checkpoint_dir
+
+
+wildcard_constraints:
+    model="[a-z0-9_]+",
+    setting="ntk[0-9.]+(_[a-z]+[0-9a-z.]*)*",
+    ntk="[0-9.]+",
+    length="[0-9]+",
+    unit="[0-9a-z_.-]+",
+    context="[0-9]+k",
+    subset="[a-z0-9_-]+",
+    task="[a-z0-9_]+",
+
+
+def all_target_files():
+    return [f for t in study.targets.values() for f in t.outputs]
+
+
+def implemented_target_files():
+    return [f for t in study.targets.values() if targets.implemented(t.kind) for f in t.outputs]
+
+
+def run_of(benchmark):
+    """Input/params function: the Run a job's wildcards name."""
+    return lambda w: study.run_for(benchmark, w.model, w.setting)
+
+
+def checkpoint_of(benchmark):
+    """Input function: the checkpoint (original or RoPE-patched) a job's run uses."""
+
+    def inputs(w):
+        run = study.run_for(benchmark, w.model, w.setting)
+        return study.checkpoint(run.model, run.ntk_lambda)
+
+    return inputs
+
+
+def gpu_runtime(benchmark, unit_of):
+    """Resource function: SLURM minutes from the cost model, growing with each retry."""
+
+    def minutes(w, attempt):
+        run = study.run_for(benchmark, w.model, w.setting)
+        return budget.slurm_runtime_minutes(study, run, unit_of(w), attempt)
+
+    return minutes
+
+
+def targets_of(kind):
+    """Wildcard constraint matching exactly the target names of one kind."""
+    names = [t.name for t in study.targets.values() if t.kind == kind]
+    return "|".join(names) if names else "(?!)"
+
+
+def target_inputs(w):
+    return study.target_inputs(w.name)

@@ -1,0 +1,58 @@
+# LongBench (Tables 1, 3): prompts truncated in the model's own tokens -> generate -> score.
+
+
+rule longbench_prompts:
+    input:
+        tokenizer=lambda w: study.checkpoint(w.model),
+    output:
+        "results/prompts/longbench/{model}/{context}_{subset}.jsonl",
+    log:
+        "logs/prompts/longbench/{model}/{context}_{subset}.log",
+    params:
+        settings=study.benchmarks.get("longbench"),
+        data=config.get("data", {}).get("longbench"),
+        seed=study.seed,
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../../scripts/pending.py"
+
+
+rule longbench_generate:
+    input:
+        prompts="results/prompts/longbench/{model}/{context}_{subset}.jsonl",
+        checkpoint=checkpoint_of("longbench"),
+    output:
+        "results/longbench/{model}/{setting}/{context}_{subset}.predictions.jsonl",
+    log:
+        "logs/longbench/{model}/{setting}/{context}_{subset}.generate.log",
+    benchmark:
+        "benchmarks/longbench/{model}/{setting}/{context}_{subset}.tsv"
+    params:
+        run=run_of("longbench"),
+        settings=study.benchmarks.get("longbench"),
+        seed=study.seed,
+    resources:
+        gpu=1,
+        mem_mb=64000,
+        runtime=gpu_runtime("longbench", lambda w: f"{w.context}_{w.subset}"),
+    script:
+        "../../scripts/pending.py"
+
+
+rule longbench_score:
+    input:
+        lambda w: study.prediction_files(study.run_for("longbench", w.model, w.setting)),
+    output:
+        "results/longbench/{model}/{setting}/scores.json",
+    log:
+        "logs/longbench/{model}/{setting}/score.log",
+    params:
+        run=run_of("longbench"),
+        settings=study.benchmarks.get("longbench"),
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../../scripts/pending.py"

@@ -1,0 +1,77 @@
+# Aggregation: result files -> the paper's figures and tables under paper_figures/.
+# One rule per kind of target; a target's name picks its rule and its runs (config `targets`).
+
+
+rule figure_rope_coverage:
+    output:
+        "paper_figures/{name}.pdf",
+    log:
+        "logs/paper/{name}.log",
+    wildcard_constraints:
+        name=targets_of("rope_coverage"),
+    params:
+        target=lambda w: study.targets[w.name],
+        models=lambda w: [study.models[m] for m in study.targets[w.name].spec["models"]],
+    localrule: True
+    script:
+        "../../scripts/figure_rope_coverage.py"
+
+
+rule figure_perplexity:
+    input:
+        target_inputs,
+    output:
+        "paper_figures/{name}.pdf",
+    log:
+        "logs/paper/{name}.log",
+    wildcard_constraints:
+        name=targets_of("perplexity_curve"),
+    params:
+        target=lambda w: study.targets[w.name],
+    script:
+        "../../scripts/pending.py"
+
+
+rule figure_niah:
+    input:
+        target_inputs,
+    output:
+        "paper_figures/{name}.pdf",
+    log:
+        "logs/paper/{name}.log",
+    wildcard_constraints:
+        name=f"{targets_of('niah_heatmaps')}|{targets_of('niah_by_length')}",
+    params:
+        target=lambda w: study.targets[w.name],
+    script:
+        "../../scripts/pending.py"
+
+
+rule figure_tsne:
+    input:
+        target_inputs,
+    output:
+        "paper_figures/{name}.pdf",
+    log:
+        "logs/paper/{name}.log",
+    wildcard_constraints:
+        name=targets_of("tsne_qk"),
+    params:
+        target=lambda w: study.targets[w.name],
+    script:
+        "../../scripts/pending.py"
+
+
+rule table:
+    input:
+        target_inputs,
+    output:
+        multiext("paper_figures/{name}", ".csv", ".md", ".tex"),
+    log:
+        "logs/paper/{name}.log",
+    wildcard_constraints:
+        name=f"{targets_of('longbench_table')}|{targets_of('ruler_table')}",
+    params:
+        target=lambda w: study.targets[w.name],
+    script:
+        "../../scripts/pending.py"

@@ -1,0 +1,56 @@
+# RULER (Tables 2, 4): prompts (CPU, tiktoken lengths) -> generate (GPU) -> score (CPU).
+
+
+rule ruler_prompts:
+    output:
+        "results/prompts/ruler/{context}_{task}.jsonl",
+    log:
+        "logs/prompts/ruler/{context}_{task}.log",
+    params:
+        settings=study.benchmarks.get("ruler"),
+        data=config.get("data", {}).get("ruler"),
+        seed=study.seed,
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../../scripts/pending.py"
+
+
+rule ruler_generate:
+    input:
+        prompts="results/prompts/ruler/{context}_{task}.jsonl",
+        checkpoint=checkpoint_of("ruler"),
+    output:
+        "results/ruler/{model}/{setting}/{context}_{task}.predictions.jsonl",
+    log:
+        "logs/ruler/{model}/{setting}/{context}_{task}.generate.log",
+    benchmark:
+        "benchmarks/ruler/{model}/{setting}/{context}_{task}.tsv"
+    params:
+        run=run_of("ruler"),
+        settings=study.benchmarks.get("ruler"),
+        seed=study.seed,
+    resources:
+        gpu=1,
+        mem_mb=64000,
+        runtime=gpu_runtime("ruler", lambda w: f"{w.context}_{w.task}"),
+    script:
+        "../../scripts/pending.py"
+
+
+rule ruler_score:
+    input:
+        lambda w: study.prediction_files(study.run_for("ruler", w.model, w.setting)),
+    output:
+        "results/ruler/{model}/{setting}/scores.json",
+    log:
+        "logs/ruler/{model}/{setting}/score.log",
+    params:
+        run=run_of("ruler"),
+        settings=study.benchmarks.get("ruler"),
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    script:
+        "../../scripts/pending.py"
