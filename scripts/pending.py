@@ -1,20 +1,11 @@
-"""Stand-in for a stage that is not built yet: fail loudly, naming what is missing."""
+"""Stand-in for a stage that is not built yet: fail loudly, naming what it waits for."""
 
 from longllada import targets
+from longllada.snakejob import logged
 
-rule = snakemake.rule  # noqa: F821 (injected by Snakemake)
-kind = {
-    "perplexity": "perplexity_curve",
-    "qk_states": "tsne_qk",
-    "figure_perplexity": "perplexity_curve",
-    "figure_tsne": "tsne_qk",
-    "figure_niah": "niah_heatmaps",
-}.get(rule, "niah_heatmaps" if rule.startswith("niah") else None)
-if kind is None:
-    kind = "longbench_table" if "longbench" in rule else "ruler_table"
-if rule == "table":
-    kind = "longbench_table"
-raise NotImplementedError(
-    f"rule {rule} is not implemented yet: waiting for {targets.PENDING[kind]}. "
-    "`snakemake implemented` builds every target whose stages exist (README, Targets)."
-)
+with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+    raise NotImplementedError(
+        f"rule {snakemake.rule} is not implemented yet: it waits for "  # noqa: F821
+        f"{targets.pending_reason(snakemake.rule)}. "  # noqa: F821
+        "`snakemake implemented` builds every target whose stages exist (README, Targets)."
+    )

@@ -18,6 +18,7 @@ def logged(log_path: str | Path) -> Iterator[logging.Logger]:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         root = logging.getLogger()
         root.addHandler(handler)
+        level = root.level
         root.setLevel(logging.INFO)
         try:
             with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
@@ -28,3 +29,4 @@ def logged(log_path: str | Path) -> Iterator[logging.Logger]:
                     raise
         finally:
             root.removeHandler(handler)
+            root.setLevel(level)

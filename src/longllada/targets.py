@@ -20,3 +20,16 @@ PENDING: dict[str, str | None] = {
 
 def implemented(kind: str) -> bool:
     return PENDING[kind] is None
+
+
+def pending_reason(rule: str) -> str:
+    """What a not-yet-built rule waits for, from its name (the rule stand-in's error message)."""
+    if rule in ("perplexity", "figure_perplexity"):
+        return PENDING["perplexity_curve"] or ""
+    if rule in ("qk_states", "figure_tsne"):
+        return PENDING["tsne_qk"] or ""
+    if rule == "table":
+        return f"{PENDING['longbench_table']}; {PENDING['ruler_table']}"
+    bench = rule.removeprefix("figure_").split("_", 1)[0]
+    kind = {"niah": "niah_heatmaps", "longbench": "longbench_table", "ruler": "ruler_table"}
+    return (PENDING.get(kind.get(bench, ""))) or "a later issue"

@@ -5,7 +5,9 @@ from pathlib import Path
 from longllada import budget, targets
 from longllada.config import Study
 
-study = Study(config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
+study = Study(
+    config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
+)
 CKPT = study.checkpoint_dir
 
 
@@ -25,7 +27,12 @@ def all_target_files():
 
 
 def implemented_target_files():
-    return [f for t in study.targets.values() if targets.implemented(t.kind) for f in t.outputs]
+    return [
+        f
+        for t in study.targets.values()
+        if targets.implemented(t.kind)
+        for f in t.outputs
+    ]
 
 
 def run_of(benchmark):
@@ -61,3 +68,9 @@ def targets_of(kind):
 
 def target_inputs(w):
     return study.target_inputs(w.name)
+
+
+def download_input(w):
+    """A demo model's checkpoint is built first; hub and local models need no input."""
+    model = study.models[w.model]
+    return [f"results/demo_hub/{w.model}"] if model.source == "demo" else []

@@ -8,13 +8,15 @@ rule longbench_prompts:
         "results/prompts/longbench/{model}/{context}_{subset}.jsonl",
     log:
         "logs/prompts/longbench/{model}/{context}_{subset}.log",
+    conda:
+        "../../envs/longllada.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
     params:
         settings=study.benchmarks.get("longbench"),
         data=config.get("data", {}).get("longbench"),
         seed=study.seed,
-    resources:
-        mem_mb=8000,
-        runtime=60,
     script:
         "../../scripts/pending.py"
 
@@ -29,14 +31,16 @@ rule longbench_generate:
         "logs/longbench/{model}/{setting}/{context}_{subset}.generate.log",
     benchmark:
         "benchmarks/longbench/{model}/{setting}/{context}_{subset}.tsv"
-    params:
-        run=run_of("longbench"),
-        settings=study.benchmarks.get("longbench"),
-        seed=study.seed,
+    conda:
+        "../../envs/longllada.yaml"
     resources:
         gpu=1,
         mem_mb=64000,
         runtime=gpu_runtime("longbench", lambda w: f"{w.context}_{w.subset}"),
+    params:
+        run=run_of("longbench"),
+        settings=study.benchmarks.get("longbench"),
+        seed=study.seed,
     script:
         "../../scripts/pending.py"
 
@@ -48,11 +52,13 @@ rule longbench_score:
         "results/longbench/{model}/{setting}/scores.json",
     log:
         "logs/longbench/{model}/{setting}/score.log",
-    params:
-        run=run_of("longbench"),
-        settings=study.benchmarks.get("longbench"),
+    conda:
+        "../../envs/longllada.yaml"
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        run=run_of("longbench"),
+        settings=study.benchmarks.get("longbench"),
     script:
         "../../scripts/pending.py"

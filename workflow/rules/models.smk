@@ -6,16 +6,13 @@ rule demo_checkpoint:
         directory("results/demo_hub/{model}"),
     log:
         "logs/demo_checkpoint/{model}.log",
+    localrule: True
+    conda:
+        "../../envs/longllada.yaml"
     params:
         model=lambda w: study.models[w.model],
-    localrule: True
     script:
         "../../scripts/demo_checkpoint.py"
-
-
-def download_input(w):
-    model = study.models[w.model]
-    return [f"results/demo_hub/{w.model}"] if model.source == "demo" else []
 
 
 # Downloads run where there is internet (the submit host), never on a compute node.
@@ -26,12 +23,12 @@ rule download:
         f"{CKPT}/{{model}}/download.json",
     log:
         "logs/download/{model}.log",
+    localrule: True
+    conda:
+        "../../envs/longllada.yaml"
     params:
         model=lambda w: study.models[w.model],
-        snapshot_dir=lambda w, input: (
-            input[0] if input else f"{CKPT}/{w.model}/hub"
-        ),
-    localrule: True
+        snapshot_dir=lambda w, input: (input[0] if input else f"{CKPT}/{w.model}/hub"),
     script:
         "../../scripts/download.py"
 
@@ -43,8 +40,10 @@ rule rope_patch:
         f"{CKPT}/{{model}}/ntk{{ntk}}/rope_patch.json",
     log:
         "logs/rope_patch/{model}_ntk{ntk}.log",
+    localrule: True
+    conda:
+        "../../envs/longllada.yaml"
     params:
         scaling=lambda w: study.patches[(w.model, float(w.ntk))],
-    localrule: True
     script:
         "../../scripts/rope_patch.py"

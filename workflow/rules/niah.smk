@@ -6,13 +6,15 @@ rule niah_prompts:
         "results/prompts/niah/len{length}.jsonl",
     log:
         "logs/prompts/niah/len{length}.log",
+    conda:
+        "../../envs/longllada.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
     params:
         settings=study.benchmarks.get("niah"),
         data=config.get("data", {}).get("needlebench"),
         seed=study.seed,
-    resources:
-        mem_mb=8000,
-        runtime=60,
     script:
         "../../scripts/pending.py"
 
@@ -27,14 +29,16 @@ rule niah_generate:
         "logs/niah/{model}/{setting}/len{length}.generate.log",
     benchmark:
         "benchmarks/niah/{model}/{setting}/len{length}.tsv"
-    params:
-        run=run_of("niah"),
-        settings=study.benchmarks.get("niah"),
-        seed=study.seed,
+    conda:
+        "../../envs/longllada.yaml"
     resources:
         gpu=1,
         mem_mb=64000,
         runtime=gpu_runtime("niah", lambda w: f"len{w.length}"),
+    params:
+        run=run_of("niah"),
+        settings=study.benchmarks.get("niah"),
+        seed=study.seed,
     script:
         "../../scripts/pending.py"
 
@@ -46,11 +50,13 @@ rule niah_score:
         "results/niah/{model}/{setting}/scores.json",
     log:
         "logs/niah/{model}/{setting}/score.log",
-    params:
-        run=run_of("niah"),
-        settings=study.benchmarks.get("niah"),
+    conda:
+        "../../envs/longllada.yaml"
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        run=run_of("niah"),
+        settings=study.benchmarks.get("niah"),
     script:
         "../../scripts/pending.py"

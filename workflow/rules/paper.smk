@@ -9,10 +9,12 @@ rule figure_rope_coverage:
         "logs/paper/{name}.log",
     wildcard_constraints:
         name=targets_of("rope_coverage"),
+    localrule: True
+    conda:
+        "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
         models=lambda w: [study.models[m] for m in study.targets[w.name].spec["models"]],
-    localrule: True
     script:
         "../../scripts/figure_rope_coverage.py"
 
@@ -26,6 +28,8 @@ rule figure_perplexity:
         "logs/paper/{name}.log",
     wildcard_constraints:
         name=targets_of("perplexity_curve"),
+    conda:
+        "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
     script:
@@ -41,6 +45,8 @@ rule figure_niah:
         "logs/paper/{name}.log",
     wildcard_constraints:
         name=f"{targets_of('niah_heatmaps')}|{targets_of('niah_by_length')}",
+    conda:
+        "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
     script:
@@ -56,6 +62,8 @@ rule figure_tsne:
         "logs/paper/{name}.log",
     wildcard_constraints:
         name=targets_of("tsne_qk"),
+    conda:
+        "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
     script:
@@ -71,6 +79,8 @@ rule table:
         "logs/paper/{name}.log",
     wildcard_constraints:
         name=f"{targets_of('longbench_table')}|{targets_of('ruler_table')}",
+    conda:
+        "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
     script:

@@ -10,15 +10,17 @@ rule perplexity:
         "logs/ppl/{model}/{setting}/{unit}.log",
     benchmark:
         "benchmarks/ppl/{model}/{setting}/{unit}.tsv"
+    conda:
+        "../../envs/longllada.yaml"
+    resources:
+        gpu=1,
+        mem_mb=64000,
+        runtime=gpu_runtime("ppl", lambda w: w.unit),
     params:
         run=run_of("ppl"),
         settings=study.benchmarks.get("ppl"),
         document=config.get("data", {}).get("ppl_document"),
         seed=study.seed,
-    resources:
-        gpu=1,
-        mem_mb=64000,
-        runtime=gpu_runtime("ppl", lambda w: w.unit),
     script:
         "../../scripts/pending.py"
 
@@ -32,14 +34,16 @@ rule qk_states:
         "logs/qk_states/{model}/{setting}/{unit}.log",
     benchmark:
         "benchmarks/qk_states/{model}/{setting}/{unit}.tsv"
+    conda:
+        "../../envs/longllada.yaml"
+    resources:
+        gpu=1,
+        mem_mb=64000,
+        runtime=gpu_runtime("qk_states", lambda w: w.unit),
     params:
         run=run_of("qk_states"),
         settings=study.benchmarks.get("qk_states"),
         document=config.get("data", {}).get("ppl_document"),
         seed=study.seed,
-    resources:
-        gpu=1,
-        mem_mb=64000,
-        runtime=gpu_runtime("qk_states", lambda w: w.unit),
     script:
         "../../scripts/pending.py"

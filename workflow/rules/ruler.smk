@@ -6,13 +6,15 @@ rule ruler_prompts:
         "results/prompts/ruler/{context}_{task}.jsonl",
     log:
         "logs/prompts/ruler/{context}_{task}.log",
+    conda:
+        "../../envs/longllada.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
     params:
         settings=study.benchmarks.get("ruler"),
         data=config.get("data", {}).get("ruler"),
         seed=study.seed,
-    resources:
-        mem_mb=8000,
-        runtime=60,
     script:
         "../../scripts/pending.py"
 
@@ -27,14 +29,16 @@ rule ruler_generate:
         "logs/ruler/{model}/{setting}/{context}_{task}.generate.log",
     benchmark:
         "benchmarks/ruler/{model}/{setting}/{context}_{task}.tsv"
-    params:
-        run=run_of("ruler"),
-        settings=study.benchmarks.get("ruler"),
-        seed=study.seed,
+    conda:
+        "../../envs/longllada.yaml"
     resources:
         gpu=1,
         mem_mb=64000,
         runtime=gpu_runtime("ruler", lambda w: f"{w.context}_{w.task}"),
+    params:
+        run=run_of("ruler"),
+        settings=study.benchmarks.get("ruler"),
+        seed=study.seed,
     script:
         "../../scripts/pending.py"
 
@@ -46,11 +50,13 @@ rule ruler_score:
         "results/ruler/{model}/{setting}/scores.json",
     log:
         "logs/ruler/{model}/{setting}/score.log",
-    params:
-        run=run_of("ruler"),
-        settings=study.benchmarks.get("ruler"),
+    conda:
+        "../../envs/longllada.yaml"
     resources:
         mem_mb=8000,
         runtime=60,
+    params:
+        run=run_of("ruler"),
+        settings=study.benchmarks.get("ruler"),
     script:
         "../../scripts/pending.py"

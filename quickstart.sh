@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The two quickstart commands of README.md; each sets up what it needs first (idempotent).
+#   ./quickstart.sh demo   install into .venv, then run the demo pipeline end to end (CPU)
+#   ./quickstart.sh test   install into .venv, then run the test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV=${LONGLLADA_VENV:-.venv}
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    python3 -m venv "$VENV" || {
+      echo "python3 -m venv failed: on Debian, apt-get install python3-venv" >&2
+      exit 1
+    }
+  fi
+  # Reinstall only when the declared dependencies change.
+  local stamp
+  stamp="$VENV/.installed-$(cat pyproject.toml envs/constraints.txt | sha1sum | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
+    "$VENV/bin/python" -m pip install -q -c envs/constraints.txt torch==2.13.0
+    "$VENV/bin/python" -m pip install -q -c envs/constraints.txt -e ".[test]"
+    "$VENV/bin/python" -m pip check
+    rm -f "$VENV"/.installed-*
+    touch "$stamp"
+  fi
+}
+
+case "${1:-}" in
+  demo)
+    setup
+    "$VENV/bin/snakemake" --configfile config/demo.yaml --cores 2 implemented
+    echo "demo done: paper_figures/ and results/checkpoints/ (README, 'What the demo builds')"
+    ;;
+  test)
+    setup
+    shift
+    "$VENV/bin/python" -m pytest "$@"
+    ;;
+  *)
+    echo "usage: $0 demo|test [pytest args]" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,45 @@
+"""`longllada` command line: the λ table, config checks and the cost table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from longllada.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_paper_lambda_table(capsys) -> None:
+    assert main(["ntk", "--paper-table"]) == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    paper = [(r[0], int(r[5]), int(r[8])) for r in rows if r[1] == "paper"]
+    assert paper == [
+        ("LLaDA-8B", 8192, 4),
+        ("LLaDA-8B", 16384, 14),
+        ("LLaDA-8B", 24576, 31),
+        ("LLaDA-8B", 32768, 55),
+        ("LLaMA3-8B", 16384, 4),
+        ("LLaMA3-8B", 32768, 13),
+        ("Dream-v0-7B", 4096, 5),
+    ]
+
+
+def test_ntk_for_given_lengths(capsys) -> None:
+    args = ["ntk", "--base", "500000", "--head-dim", "128", "--t-train", "4096"]
+    assert main([*args, "--t-target", "16384"]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    assert row[6:9] == ["64", "13.60", "14"]
+    assert main(args) == 2  # no target length
+
+
+def test_validate_and_budget(capsys) -> None:
+    assert main(["validate", str(ROOT / "config/paper.yaml")]) == 0
+    assert "66 distinct runs" in capsys.readouterr().out
+    assert main(["budget", str(ROOT / "config/paper.yaml")]) == 0
+    assert "figure4_rope_position_coverage" in capsys.readouterr().out
+
+
+def test_bad_config_exit_code(tmp_path: Path, capsys) -> None:
+    (tmp_path / "c.yaml").write_text("seed: x\n")
+    assert main(["validate", str(tmp_path / "c.yaml")]) == 1
+    assert "seed: 'x' is not of type 'integer'" in capsys.readouterr().err

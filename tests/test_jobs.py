@@ -1,0 +1,192 @@
+"""The resumable JSONL job loop and the atomic JSON writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from longllada import files
+from longllada.jobs import JsonlCheckpoint, partial_path, read_jsonl, run_resumable
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def make_samples(n: int = 10) -> list[dict]:
+    return [{"id": f"s{i:02d}", "x": i} for i in range(n)]
+
+
+def square(sample: dict) -> dict:
+    return {"id": sample["id"], "y": sample["x"] ** 2}
+
+
+class Counter:
+    """A `process` that records which samples it was called on."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.calls: list[str] = []
+        self.fail_at = fail_at
+
+    def __call__(self, sample: dict) -> dict:
+        self.calls.append(sample["id"])
+        if self.fail_at is not None and len(self.calls) == self.fail_at:
+            raise RuntimeError("boom")
+        return square(sample)
+
+
+def clean_bytes(tmp_path: Path, n: int = 10) -> bytes:
+    out = tmp_path / "clean" / "out.jsonl"
+    out.parent.mkdir()
+    run_resumable(make_samples(n), square, out)
+    return out.read_bytes()
+
+
+def test_clean_run_writes_in_prompt_order(tmp_path):
+    out = tmp_path / "out.jsonl"
+    samples = make_samples()
+    samples.reverse()  # order must follow the prompts, not the ids
+    assert run_resumable(samples, square, out) == 10
+    rows = list(read_jsonl(out))
+    assert [r["id"] for r in rows] == [s["id"] for s in samples]
+    assert all(r["y"] == int(r["id"][1:]) ** 2 for r in rows)
+    assert not partial_path(out).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.jsonl"]
+
+
+def test_failure_keeps_partial_and_rerun_computes_only_the_rest(tmp_path):
+    out = tmp_path / "out.jsonl"
+    failing = Counter(fail_at=6)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_resumable(make_samples(), failing, out)
+    assert not out.exists()
+    raw = partial_path(out).read_bytes()
+    lines = raw.split(b"\n")
+    assert lines[-1] == b""  # ends with a newline: only complete lines
+    assert len(lines[:-1]) == 5
+    assert [json.loads(x)["id"] for x in lines[:-1]] == [f"s{i:02d}" for i in range(5)]
+
+    working = Counter()
+    assert run_resumable(make_samples(), working, out) == 5
+    assert working.calls == [f"s{i:02d}" for i in range(5, 10)]
+    assert not partial_path(out).exists()
+    assert out.read_bytes() == clean_bytes(tmp_path)
+
+
+def test_torn_last_line_is_dropped_and_truncated(tmp_path):
+    out = tmp_path / "out.jsonl"
+    with pytest.raises(RuntimeError):
+        run_resumable(make_samples(), Counter(fail_at=4), out)
+    part = partial_path(out)
+    valid = part.read_bytes()
+    assert valid.count(b"\n") == 3
+    torn = json.dumps({"id": "s03", "y": 9})[:9].encode()
+    with open(part, "ab") as f:
+        f.write(torn)
+    assert part.stat().st_size == len(valid) + len(torn)
+
+    ckpt = JsonlCheckpoint(out)
+    assert sorted(ckpt.done) == ["s00", "s01", "s02"]
+    assert part.read_bytes() == valid  # truncated back to the complete lines
+
+    working = Counter()
+    assert run_resumable(make_samples(), working, out) == 7
+    assert working.calls == [f"s{i:02d}" for i in range(3, 10)]
+    assert out.read_bytes() == clean_bytes(tmp_path)
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from longllada.jobs import run_resumable
+
+    out, marker = sys.argv[1], Path(sys.argv[2])
+    samples = [{"id": f"s{i:02d}", "x": i} for i in range(10)]
+
+    def process(sample):
+        if sample["x"] == 3:  # samples 0..2 are already fsynced to the partial file
+            marker.write_text("3")
+        time.sleep(0.3)
+        return {"id": sample["id"], "y": sample["x"] ** 2}
+
+    run_resumable(samples, process, out)
+    """
+)
+
+
+def test_sigkill_leaves_partial_and_rerun_resumes(tmp_path):
+    out = tmp_path / "out.jsonl"
+    marker = tmp_path / "marker"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(out), str(marker)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"child exited early: {proc.communicate()[1].decode()}")
+            if time.monotonic() > deadline:
+                pytest.fail("child never reached sample 3")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+
+    assert not out.exists()
+    done_lines = partial_path(out).read_bytes().count(b"\n")
+    assert 3 <= done_lines < 10
+
+    working = Counter()
+    assert run_resumable(make_samples(), working, out) == 10 - done_lines
+    assert working.calls == [f"s{i:02d}" for i in range(done_lines, 10)]
+    assert [r["id"] for r in read_jsonl(out)] == [f"s{i:02d}" for i in range(10)]
+    assert not partial_path(out).exists()
+    assert out.read_bytes() == clean_bytes(tmp_path)
+
+
+def test_duplicate_ids_rejected(tmp_path):
+    out = tmp_path / "out.jsonl"
+    samples = make_samples(3) + [{"id": "s01", "x": 99}]
+    with pytest.raises(ValueError, match="not unique"):
+        run_resumable(samples, square, out)
+    assert not out.exists()
+    assert not partial_path(out).exists()
+
+
+def test_read_jsonl_bad_line_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"id": 1}\n\n{"id": 2}\n{not json\n')
+    rows = read_jsonl(path)
+    assert next(rows) == {"id": 1}
+    assert next(rows) == {"id": 2}
+    with pytest.raises(ValueError, match="^" + re.escape(f"{path}:4: not a JSON line")):
+        next(rows)
+
+
+def test_write_json_atomic_round_trip(tmp_path):
+    path = tmp_path / "sub" / "result.json"
+    obj = {"b": [1, 2.5, None], "a": {"λ": "ünïcode"}, "ok": True}
+    files.write_json(path, obj)
+    assert files.read_json(path) == obj
+    assert [p.name for p in path.parent.iterdir()] == ["result.json"]
+    files.write_json(path, {"a": 1})  # overwrite in place, still no temp file left
+    assert files.read_json(path) == {"a": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["result.json"]
