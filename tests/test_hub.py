@@ -17,13 +17,13 @@ from huggingface_hub import constants as hf_constants
 from huggingface_hub.utils._runtime import is_xet_available
 from safetensors.torch import save_file
 
+from longllada.files import write_json
 from longllada.hub import (
     DEFAULT_PATTERNS,
     DownloadError,
     fetch_snapshot,
     use_local_dir,
     verify_checkpoint,
-    write_manifest,
 )
 
 REPO = "fake-org/tiny-llada"
@@ -237,7 +237,7 @@ def test_gated_with_token(
     resolve = [r for r in fake_hub.requests if "/resolve/" in r.path]
     assert resolve and all(r.authorization == f"Bearer {TOKEN}" for r in resolve)
     out = tmp_path / "out" / "manifest.json"
-    write_manifest(manifest, out)
+    write_json(out, manifest)
     assert TOKEN not in json.dumps(manifest)
     assert TOKEN not in out.read_text()
     assert not any(TOKEN in p.read_text(errors="replace") for p in tmp_path.rglob("*.json"))
@@ -467,11 +467,3 @@ def test_use_local_dir_needs_no_network(checkpoint: Path, monkeypatch: pytest.Mo
 
     with pytest.raises(DownloadError, match="does not exist"):
         use_local_dir(checkpoint / "nope")
-
-
-def test_write_manifest_is_atomic_json(tmp_path: Path) -> None:
-    path = tmp_path / "sub" / "manifest.json"
-    write_manifest({"a": 1}, path)
-    write_manifest({"a": 2, "b": [1, 2]}, path)
-    assert json.loads(path.read_text()) == {"a": 2, "b": [1, 2]}
-    assert [p.name for p in path.parent.iterdir()] == ["manifest.json"]

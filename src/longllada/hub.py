@@ -19,7 +19,6 @@ import math
 import os
 import re
 import struct
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -39,6 +38,8 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import filter_repo_objects
 
+from longllada.files import write_json
+
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS",
     "DEFAULT_PATTERNS",
@@ -46,7 +47,6 @@ __all__ = [
     "fetch_snapshot",
     "use_local_dir",
     "verify_checkpoint",
-    "write_manifest",
 ]
 
 log = logging.getLogger(__name__)
@@ -370,9 +370,7 @@ def _write_sidecar(
     }
     if _read_sidecar(local_dir) == record:
         return  # a re-run leaves the directory untouched
-    path = local_dir / _SIDECAR
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(record, path)
+    write_json(local_dir / _SIDECAR, record)
 
 
 def _read_sidecar(local_dir: Path) -> dict[str, Any]:
@@ -415,28 +413,6 @@ def _manifest(
         "ignore_patterns": ignore,
         "verification": verification,
     }
-
-
-def write_manifest(manifest: dict[str, Any], path: Path) -> None:
-    """Write `manifest` as JSON; readers (and snakemake) never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write_json(manifest, path)
-
-
-def _atomic_write_json(data: Any, path: Path) -> None:
-    # Temp file in the same directory so that os.replace is a rename on one filesystem.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --------------------------------------------------------------------------- verification
