@@ -59,10 +59,10 @@ def demo_run(workdir: Path) -> subprocess.CompletedProcess:
     return snakemake(workdir, "implemented", "--configfile", "config/demo.yaml")
 
 
-def test_demo_builds_checkpoints_and_figure4(workdir: Path, demo_run) -> None:
+def test_demo_builds_checkpoints_and_figures(workdir: Path, demo_run) -> None:
     assert demo_run.returncode == 0, demo_run.stderr[-3000:]
-    pdf = workdir / "paper_figures/figure4_rope_position_coverage.pdf"
-    assert pdf.read_bytes().startswith(b"%PDF")
+    for name in ("figure1a_perplexity", "figure4_rope_position_coverage", "figure5_tsne_qk_states"):
+        assert (workdir / f"paper_figures/{name}.pdf").read_bytes().startswith(b"%PDF")
 
     manifest = json.loads(
         (workdir / "results/checkpoints/llada_tiny_base/download.json").read_text()
@@ -102,6 +102,8 @@ def test_paper_dry_run_plans_every_target(workdir: Path) -> None:
     assert counts["rope_patch"] == 15
     assert counts["figure_niah"] == 9 and counts["table"] == 4
     assert counts["figure_rope_coverage"] == counts["figure_perplexity"] == 1
+    assert counts["perplexity_diffusion"] == counts["perplexity_causal"] == 2
+    assert counts["qk_states"] == 2
 
 
 def test_one_target_asks_only_its_runs(workdir: Path) -> None:

@@ -187,6 +187,12 @@ class Study:
         for target in self.targets.values():
             for run in target.runs:
                 self.runs.setdefault((run.benchmark, run.model, run.setting), run)
+        self.data: dict[str, str] = config.get("data", {})
+        needs_document = sorted({r.benchmark for r in self.runs.values()} & {"ppl", "qk_states"})
+        if needs_document and "ppl_document" not in self.data:
+            raise ConfigError(
+                f"data.ppl_document: required by the {' and '.join(needs_document)} runs"
+            )
 
     @classmethod
     def from_file(cls, path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> Study:

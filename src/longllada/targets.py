@@ -9,8 +9,8 @@ from __future__ import annotations
 # kind -> None when every stage exists, else what it waits for (README "Targets").
 PENDING: dict[str, str | None] = {
     "rope_coverage": None,
-    "perplexity_curve": "the model layer and perplexity jobs (issue #3)",
-    "tsne_qk": "the model layer and Q/K state dumps (issue #3)",
+    "perplexity_curve": None,
+    "tsne_qk": None,
     "niah_heatmaps": "NIAH prompts, samplers and scoring",
     "niah_by_length": "NIAH prompts, samplers and scoring",
     "longbench_table": "LongBench prompts, samplers and scoring",
@@ -24,10 +24,6 @@ def implemented(kind: str) -> bool:
 
 def pending_reason(rule: str) -> str:
     """What a not-yet-built rule waits for, from its name (the rule stand-in's error message)."""
-    if rule in ("perplexity", "figure_perplexity"):
-        return PENDING["perplexity_curve"] or ""
-    if rule in ("qk_states", "figure_tsne"):
-        return PENDING["tsne_qk"] or ""
     if rule == "table":
         return f"{PENDING['longbench_table']}; {PENDING['ruler_table']}"
     bench = rule.removeprefix("figure_").split("_", 1)[0]

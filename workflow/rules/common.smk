@@ -20,6 +20,8 @@ wildcard_constraints:
     context="[0-9]+k",
     subset="[a-z0-9_-]+",
     task="[a-z0-9_]+",
+    draws="[0-9]+",
+    chunk="[0-9]+",
 
 
 def all_target_files():
@@ -74,3 +76,25 @@ def download_input(w):
     """A demo model's checkpoint is built first; hub and local models need no input."""
     model = study.models[w.model]
     return [f"results/demo_hub/{w.model}"] if model.source == "demo" else []
+
+
+def ppl_document():
+    """The long document of Figures 1a and 5 (config data.ppl_document)."""
+    return study.data["ppl_document"]
+
+
+def verified_of(benchmark):
+    """Input function: the model's verify.json when the config makes it a precondition."""
+
+    def inputs(w):
+        if not config.get("verify", {}).get("required", False):
+            return []
+        return [f"{CKPT}/{w.model}/verify.json"]
+
+    return inputs
+
+
+def target_models(w):
+    """Params function: the config entries of the models a target's runs use."""
+    keys = dict.fromkeys(r.model for r in study.targets[w.name].runs)
+    return [study.models[k] for k in keys]

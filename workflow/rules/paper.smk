@@ -32,8 +32,9 @@ rule figure_perplexity:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        models=target_models,
     script:
-        "../../scripts/pending.py"
+        "../../scripts/figure_perplexity.py"
 
 
 rule figure_niah:
@@ -66,8 +67,10 @@ rule figure_tsne:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        models=target_models,
+        seed=study.seed,
     script:
-        "../../scripts/pending.py"
+        "../../scripts/figure_tsne.py"
 
 
 rule table:

@@ -1,33 +1,82 @@
 # Figure 1a (perplexity vs context) and Figure 5 (Q/K states for t-SNE): one document, GPU.
+# Diffusion models are scored chunk by chunk (resumable); causal models in one forward.
 
 
-rule perplexity:
+if "ppl_document_url" in study.data:
+
+    rule fetch_ppl_document:
+        output:
+            study.data["ppl_document"],
+        log:
+            "logs/fetch_ppl_document.log",
+        localrule: True
+        conda:
+            "../../envs/longllada.yaml"
+        params:
+            url=study.data["ppl_document_url"],
+            sha256=study.data.get("ppl_document_sha256"),
+        script:
+            "../../scripts/fetch_ppl_document.py"
+
+
+rule perplexity_diffusion:
     input:
         checkpoint=checkpoint_of("ppl"),
+        document=ppl_document(),
+        verified=verified_of("ppl"),
     output:
-        "results/ppl/{model}/{setting}/{unit}.json",
+        result="results/ppl/{model}/{setting}/mc{draws}_chunk{chunk}.json",
+        chunks="results/ppl/{model}/{setting}/mc{draws}_chunk{chunk}.chunks.jsonl",
     log:
-        "logs/ppl/{model}/{setting}/{unit}.log",
+        "logs/ppl/{model}/{setting}/mc{draws}_chunk{chunk}.log",
     benchmark:
-        "benchmarks/ppl/{model}/{setting}/{unit}.tsv"
+        "benchmarks/ppl/{model}/{setting}/mc{draws}_chunk{chunk}.tsv"
     conda:
         "../../envs/longllada.yaml"
     resources:
         gpu=1,
         mem_mb=64000,
-        runtime=gpu_runtime("ppl", lambda w: w.unit),
+        runtime=gpu_runtime("ppl", lambda w: f"mc{w.draws}_chunk{w.chunk}"),
     params:
+        model=lambda w: study.models[w.model],
         run=run_of("ppl"),
         settings=study.benchmarks.get("ppl"),
-        document=config.get("data", {}).get("ppl_document"),
         seed=study.seed,
     script:
-        "../../scripts/pending.py"
+        "../../scripts/perplexity.py"
+
+
+rule perplexity_causal:
+    input:
+        checkpoint=checkpoint_of("ppl"),
+        document=ppl_document(),
+        verified=verified_of("ppl"),
+    output:
+        result="results/ppl/{model}/{setting}/causal_chunk{chunk}.json",
+    log:
+        "logs/ppl/{model}/{setting}/causal_chunk{chunk}.log",
+    benchmark:
+        "benchmarks/ppl/{model}/{setting}/causal_chunk{chunk}.tsv"
+    conda:
+        "../../envs/longllada.yaml"
+    resources:
+        gpu=1,
+        mem_mb=64000,
+        runtime=gpu_runtime("ppl", lambda w: f"causal_chunk{w.chunk}"),
+    params:
+        model=lambda w: study.models[w.model],
+        run=run_of("ppl"),
+        settings=study.benchmarks.get("ppl"),
+        seed=study.seed,
+    script:
+        "../../scripts/perplexity.py"
 
 
 rule qk_states:
     input:
         checkpoint=checkpoint_of("qk_states"),
+        document=ppl_document(),
+        verified=verified_of("qk_states"),
     output:
         "results/qk_states/{model}/{setting}/{unit}.npz",
     log:
@@ -41,9 +90,10 @@ rule qk_states:
         mem_mb=64000,
         runtime=gpu_runtime("qk_states", lambda w: w.unit),
     params:
+        model=lambda w: study.models[w.model],
         run=run_of("qk_states"),
         settings=study.benchmarks.get("qk_states"),
-        document=config.get("data", {}).get("ppl_document"),
+        document_index=study.benchmarks.get("ppl", {}).get("document_index", 0),
         seed=study.seed,
     script:
-        "../../scripts/pending.py"
+        "../../scripts/qk_states.py"

@@ -1,0 +1,126 @@
+"""Figure 1a: perplexity against context length (0 to 16K), one line per model.
+
+Curves are the rows of :mod:`longllada.likelihood` (``{"context_tokens", "ppl"}``). The paper
+drew a linear y axis and cut its top at (auto limit - 30), i.e. about 35, so the LLaMA curves
+leave the frame past ~13K. We default to a log y axis instead: LLaMA's rise past 8K (to ~60)
+and LLaDA's flat ~6-8 then both stay readable in one frame (``log_y=False`` gives a linear one).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+from longllada.config import Model, Target
+from longllada.figures import style
+from longllada.figures.style import plt
+
+X_TICKS = [0, 4000, 8000, 12000, 16000]
+PAPER_STYLE = {"color": "0.45", "ls": "--", "lw": 1.0, "alpha": 0.8}
+
+
+def _plain_number(y: float, _pos: int) -> str:
+    return f"{y:g}"
+
+
+def plot_figure1a(
+    curves: dict[str, list[dict]],
+    out_path: str | Path,
+    published: pd.DataFrame | None = None,
+    t_train: dict[str, int] | None = None,
+    log_y: bool = True,
+    x_max: int | None = None,
+) -> None:
+    """Draw the perplexity curves to ``out_path`` (``.pdf`` or ``.png`` + ``.pdf``).
+
+    ``curves``: label -> rows with ``context_tokens`` and ``ppl``. ``published``: the paper's
+    curves (columns ``model, context_tokens, perplexity``, as in
+    ``config/published/figure1a_perplexity.csv``); those whose ``model`` is one of the labels
+    are overlaid dashed grey, with one legend entry "paper". ``t_train``: label -> training
+    length, drawn as a dotted vertical line in the model's colour. ``x_max``: right end of the
+    x axis (default: the largest x rounded up to 16384 or a multiple of 4096).
+    """
+    if not curves:
+        raise ValueError("need at least one curve")
+    style.apply_style()
+    fig, ax = plt.subplots(figsize=(6.0, 3.6), layout="constrained")
+    t_train = t_train or {}
+    xs_all: list[float] = []
+    ys_all: list[float] = []
+    handles: list[Line2D] = []
+    for idx, (label, rows) in enumerate(curves.items()):
+        if not rows:
+            raise ValueError(f"curve {label!r} has no rows")
+        x = np.array([r["context_tokens"] for r in rows], dtype=float)
+        y = np.array([r["ppl"] for r in rows], dtype=float)
+        color = f"C{idx % 10}"
+        (line,) = ax.plot(x, y, color=color, label=label, zorder=3)
+        handles.append(line)
+        xs_all += x.tolist()
+        ys_all += y.tolist()
+        if label in t_train:
+            ax.axvline(t_train[label], color=color, ls=":", lw=1.0, zorder=1)
+    if published is not None:
+        shown = published[published["model"].isin(list(curves))]
+        for _, rows in shown.groupby("model", sort=False):
+            ax.plot(rows["context_tokens"], rows["perplexity"], zorder=2, **PAPER_STYLE)
+        if len(shown):
+            handles.append(Line2D([], [], label="paper", **PAPER_STYLE))
+            xs_all += shown["context_tokens"].tolist()
+            ys_all += shown["perplexity"].tolist()
+    if t_train:
+        handles.append(Line2D([], [], color="0.3", ls=":", lw=1.0, label="$T_{train}$"))
+
+    right = x_max or max(16384, int(np.ceil(max(xs_all) / 4096)) * 4096)
+    ax.set_xlim(0, right)
+    if right <= 16384:  # the paper's ticks; beyond 16K matplotlib's own
+        ax.set_xticks([t for t in X_TICKS if t <= right])
+    if log_y:
+        ax.set_yscale("log")
+        y = np.array([v for v in ys_all if np.isfinite(v) and v > 0])
+        ax.set_ylim(y.min() / 1.25, y.max() * 1.25)
+        # Plain numbers (5, 10, 20, 50) read better than 10^1 for perplexities.
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(_plain_number))
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("Context length")
+    ax.set_ylabel("Perplexity")
+    ax.set_title("Perplexity")
+    ax.legend(handles=handles, loc="upper left", frameon=False)
+    try:
+        style.save(fig, out_path)
+    finally:
+        plt.close(fig)
+
+
+def load_published(csv_path: str | Path) -> pd.DataFrame:
+    """The paper's curves: ``config/published/figure1a_perplexity.csv``."""
+    df = pd.read_csv(csv_path)
+    missing = {"model", "context_tokens", "perplexity"} - set(df.columns)
+    if missing:
+        raise ValueError(f"{csv_path} lacks columns {sorted(missing)}")
+    return df
+
+
+def plot_target(
+    target: Target, models: list[Model], inputs: list[str | Path], out_path: str | Path
+) -> None:
+    """The rule's entry: one curve per perplexity result file, the paper's curves overlaid."""
+    curves = {}
+    for path in inputs:
+        result = json.loads(Path(path).read_text())
+        curves[result["model"]] = result["curve"]
+    published = target.spec.get("published")
+    longest = max(row["context_tokens"] for rows in curves.values() for row in rows)
+    plot_figure1a(
+        curves,
+        out_path,
+        published=load_published(published) if published else None,
+        t_train={m.label: m.t_train for m in models},
+        x_max=None if longest > 4096 else longest,  # the paper's 0..16K axis; tight for demos
+    )

@@ -1,0 +1,239 @@
+"""Build a model from a hub-layout checkpoint directory, strictly, one shard at a time.
+
+LLaDA and Dream are built from our own modules (models/llada.py, models/dream.py) on the meta
+device, then each safetensors tensor is copied straight to its target device and dtype and put in
+place: an 8B model never exists twice in memory, and no hub code is ever run. Every tensor name
+and shape is checked against the module before any data is read, so a wrong or incomplete
+checkpoint fails in seconds with the names at fault. LLaMA (the autoregressive baseline) goes
+through transformers, whose LlamaForCausalLM is the reference implementation.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+from torch import nn
+
+__all__ = [
+    "FAMILIES",
+    "CheckpointError",
+    "UnsupportedConfigError",
+    "load_model",
+    "load_tokenizer",
+]
+
+FAMILIES = ("llada", "dream", "ar")
+SINGLE_WEIGHTS = "model.safetensors"
+INDEX_FILE = "model.safetensors.index.json"
+
+# config.json model_type of each family's hub checkpoints (compared case-insensitively).
+_MODEL_TYPES = {"llada": "llada", "dream": "dream"}
+_DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
+_SHOW = 5  # names listed per kind of problem in an error message
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not match the model: missing, unexpected or misshapen tensors, or a
+    config.json that cannot be read."""
+
+
+class UnsupportedConfigError(CheckpointError):
+    """config.json asks for a setting our implementation does not have (the key is named)."""
+
+
+def load_model(
+    model_dir: str | Path,
+    family: str,
+    dtype: str | torch.dtype = "float32",
+    device: str | torch.device = "cpu",
+    attn_impl: str = "auto",
+) -> nn.Module:
+    """Load the checkpoint in `model_dir` as `family` ("llada", "dream" or "ar"), in eval mode
+    with gradients off.
+
+    rope_theta is read from config.json here, so NTK scaling must have patched the file before.
+    attn_impl ("auto" | "sdpa" | "flash") applies to llada/dream; "ar" always uses transformers'
+    SDPA. Raises CheckpointError (or its subclass UnsupportedConfigError) naming what is wrong.
+    """
+    model_dir = Path(model_dir)
+    torch_dtype = _as_dtype(dtype)
+    device = torch.device(device)
+    if family not in FAMILIES:
+        raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+    if family == "ar":
+        return _load_ar(model_dir, torch_dtype, device)
+
+    # Imported here: the model files import the error classes from this module.
+    from longllada.models.dream import DreamConfig, DreamModel
+    from longllada.models.llada import LLaDAConfig, LLaDAModelLM
+
+    cfg = _read_config(model_dir)
+    model_type = str(cfg.get("model_type", _MODEL_TYPES[family]))
+    if model_type.lower() != _MODEL_TYPES[family]:
+        raise CheckpointError(
+            f"{model_dir}/config.json has model_type {model_type!r}, not a {family} checkpoint"
+        )
+    # Built on the meta device: parameters get shapes but no memory until the checkpoint fills
+    # them in.
+    with torch.device("meta"):
+        if family == "llada":
+            model: nn.Module = LLaDAModelLM(LLaDAConfig.from_hub(cfg), attn_impl=attn_impl)
+        else:
+            model = DreamModel(DreamConfig.from_hub(cfg), attn_impl=attn_impl)
+    _load_weights(model, model_dir, torch_dtype, device)
+    # The RoPE inv_freq buffers are not in the checkpoint: compute them for real now.
+    for module in model.modules():
+        if hasattr(module, "reset_buffers"):
+            module.reset_buffers(device)
+    return model.eval().requires_grad_(False)
+
+
+def load_tokenizer(model_dir: str | Path) -> Any:
+    """The checkpoint's tokenizer (a transformers PreTrainedTokenizerBase)."""
+    from transformers import AutoTokenizer
+
+    # The llada/dream configs name remote code in auto_map; the tokenizers never need it, and an
+    # explicit False keeps transformers from asking on a terminal.
+    return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def _as_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        out = dtype
+    else:
+        name = str(dtype).removeprefix("torch.")
+        out = getattr(torch, _DTYPE_ALIASES.get(name, name), None)
+    if not isinstance(out, torch.dtype) or not out.is_floating_point:
+        raise ValueError(f"dtype must be a floating-point torch dtype, got {dtype!r}")
+    return out
+
+
+def _read_config(model_dir: Path) -> dict[str, Any]:
+    path = model_dir / "config.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as err:
+        raise CheckpointError(f"{path} does not exist") from err
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"{path} cannot be read as JSON: {err}") from err
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{path} is not a JSON object")
+    return cfg
+
+
+def _shard_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
+    """The safetensors files to load and the index's weight_map ({} for a single file)."""
+    if (model_dir / SINGLE_WEIGHTS).is_file():
+        # transformers prefers the single file when both layouts exist; so do we.
+        return [model_dir / SINGLE_WEIGHTS], {}
+    index_path = model_dir / INDEX_FILE
+    if not index_path.is_file():
+        raise CheckpointError(
+            f"no weights in {model_dir}: expected {SINGLE_WEIGHTS} or {INDEX_FILE}"
+        )
+    try:
+        weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CheckpointError(f"{index_path} has no readable weight_map: {err}") from err
+    shards = [model_dir / name for name in sorted(set(weight_map.values()))]
+    absent = [p.name for p in shards if not p.is_file()]
+    if absent:
+        raise CheckpointError(f"shard(s) named in {INDEX_FILE} missing: {', '.join(absent)}")
+    return shards, weight_map
+
+
+def _summary(items: list[str]) -> str:
+    more = f", ... ({len(items)} in all)" if len(items) > _SHOW else ""
+    return ", ".join(items[:_SHOW]) + more
+
+
+def _load_weights(
+    model: nn.Module, model_dir: Path, dtype: torch.dtype, device: torch.device
+) -> None:
+    expected = {name: tuple(t.shape) for name, t in model.state_dict().items()}
+    shards, weight_map = _shard_files(model_dir)
+
+    # Pass 1, headers only: where each tensor is and its shape; refuse before reading any data.
+    found: dict[str, tuple[Path, tuple[int, ...]]] = {}
+    duplicates: list[str] = []
+    for shard in shards:
+        with safe_open(shard, framework="pt") as f:
+            for name in f.keys():  # noqa: SIM118 (safe_open is not a dict)
+                if name in found:
+                    duplicates.append(f"{name} ({found[name][0].name} and {shard.name})")
+                found[name] = (shard, tuple(f.get_slice(name).get_shape()))
+    problems = []
+    missing = sorted(set(expected) - set(found))
+    if missing:
+        problems.append(f"missing tensors: {_summary(missing)}")
+    unexpected = sorted(set(found) - set(expected))
+    if unexpected:
+        problems.append(f"unexpected tensors: {_summary(unexpected)}")
+    mismatched = [
+        f"{name} {list(found[name][1])} (model expects {list(shape)})"
+        for name, shape in sorted(expected.items())
+        if name in found and found[name][1] != shape
+    ]
+    if mismatched:
+        problems.append(f"shape mismatches: {_summary(mismatched)}")
+    if duplicates:
+        problems.append(f"tensors in two shards: {_summary(duplicates)}")
+    misplaced = sorted(n for n, s in weight_map.items() if n not in found or found[n][0].name != s)
+    if misplaced:
+        problems.append(f"tensors not in the shard {INDEX_FILE} names: {_summary(misplaced)}")
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {model_dir} does not fit the model: " + "; ".join(problems)
+        )
+
+    # Pass 2: one tensor at a time, straight to the target device and dtype, replacing the meta
+    # placeholder in place (no second copy of the model, no init of weights about to be replaced).
+    for shard in shards:
+        with safe_open(shard, framework="pt") as f:
+            for name in f.keys():  # noqa: SIM118
+                module_name, _, leaf = name.rpartition(".")
+                module = model.get_submodule(module_name)
+                tensor = f.get_tensor(name).to(device=device, dtype=dtype)
+                module._parameters[leaf] = nn.Parameter(tensor, requires_grad=False)
+
+
+def _describe(item: Any) -> str:
+    # transformers reports a size mismatch as (name, checkpoint shape, model shape).
+    if isinstance(item, tuple) and len(item) == 3:
+        name, found, wanted = item
+        return f"{name} {list(found)} (model expects {list(wanted)})"
+    return str(item)
+
+
+def _load_ar(model_dir: Path, dtype: torch.dtype, device: torch.device) -> nn.Module:
+    from transformers import AutoModelForCausalLM
+
+    # The NTK patch already wrote rope_parameters.rope_theta into config.json. No device_map:
+    # that needs accelerate; the model is loaded on the CPU and moved.
+    model, info = AutoModelForCausalLM.from_pretrained(
+        model_dir,
+        dtype=dtype,
+        attn_implementation="sdpa",
+        trust_remote_code=False,
+        output_loading_info=True,
+        # Report size mismatches in `info` (raised below as CheckpointError) instead of a bare
+        # RuntimeError; the model is discarded either way.
+        ignore_mismatched_sizes=True,
+    )
+    problems = []
+    for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
+        items = sorted(_describe(x) for x in info.get(key) or [])
+        if items:
+            problems.append(f"{key.replace('_', ' ')}: {_summary(items)}")
+    if problems:
+        raise CheckpointError(
+            f"checkpoint {model_dir} does not fit the model: " + "; ".join(problems)
+        )
+    return model.to(device).eval().requires_grad_(False)
