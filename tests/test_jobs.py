@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from longllada import files
-from longllada.jobs import JsonlCheckpoint, partial_path, read_jsonl, run_resumable
+from longllada.jobs import SETTINGS_KEY, JsonlCheckpoint, partial_path, read_jsonl, run_resumable
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -70,8 +70,9 @@ def test_failure_keeps_partial_and_rerun_computes_only_the_rest(tmp_path):
     raw = partial_path(out).read_bytes()
     lines = raw.split(b"\n")
     assert lines[-1] == b""  # ends with a newline: only complete lines
-    assert len(lines[:-1]) == 5
-    assert [json.loads(x)["id"] for x in lines[:-1]] == [f"s{i:02d}" for i in range(5)]
+    assert json.loads(lines[0]) == {SETTINGS_KEY: {}}  # the header: what the results depend on
+    assert len(lines[1:-1]) == 5
+    assert [json.loads(x)["id"] for x in lines[1:-1]] == [f"s{i:02d}" for i in range(5)]
 
     working = Counter()
     assert run_resumable(make_samples(), working, out) == 5
@@ -86,7 +87,7 @@ def test_torn_last_line_is_dropped_and_truncated(tmp_path):
         run_resumable(make_samples(), Counter(fail_at=4), out)
     part = partial_path(out)
     valid = part.read_bytes()
-    assert valid.count(b"\n") == 3
+    assert valid.count(b"\n") == 1 + 3  # the settings header and three samples
     torn = json.dumps({"id": "s03", "y": 9})[:9].encode()
     with open(part, "ab") as f:
         f.write(torn)
@@ -151,7 +152,7 @@ def test_sigkill_leaves_partial_and_rerun_resumes(tmp_path):
     assert proc.returncode == -signal.SIGKILL
 
     assert not out.exists()
-    done_lines = partial_path(out).read_bytes().count(b"\n")
+    done_lines = partial_path(out).read_bytes().count(b"\n") - 1  # minus the settings header
     assert 3 <= done_lines < 10
 
     working = Counter()
@@ -190,3 +191,30 @@ def test_write_json_atomic_round_trip(tmp_path):
     files.write_json(path, {"a": 1})  # overwrite in place, still no temp file left
     assert files.read_json(path) == {"a": 1}
     assert [p.name for p in path.parent.iterdir()] == ["result.json"]
+
+
+def test_partial_from_other_settings_is_set_aside(tmp_path: Path) -> None:
+    out = tmp_path / "preds.jsonl"
+    samples = [{"id": f"s{i}"} for i in range(4)]
+    calls: list[str] = []
+
+    def failing_after_two(sample: dict) -> dict:
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        calls.append(sample["id"])
+        return {"value": 1}
+
+    with pytest.raises(RuntimeError):
+        run_resumable(samples, failing_after_two, out, settings={"steps": 32})
+    calls.clear()
+
+    def working(sample: dict) -> dict:
+        calls.append(sample["id"])
+        return {"value": 2}
+
+    # Same settings: resumes; other settings: starts over and keeps the old partial aside.
+    assert run_resumable(samples, working, out, settings={"steps": 16}) == 4
+    assert calls == ["s0", "s1", "s2", "s3"]
+    stale = partial_path(out).with_name(partial_path(out).name + ".stale")
+    assert stale.exists()
+    assert {json.loads(line)["value"] for line in out.read_text().splitlines()} == {2}

@@ -189,6 +189,12 @@ class Study:
                 self.runs.setdefault((run.benchmark, run.model, run.setting), run)
         self.data: dict[str, str] = config.get("data", {})
         needs_document = sorted({r.benchmark for r in self.runs.values()} & {"ppl", "qk_states"})
+        ppl = self.benchmarks.get("ppl")
+        if ppl and (ppl["max_tokens"] % ppl["chunk"] or ppl["max_tokens"] < 2 * ppl["chunk"]):
+            raise ConfigError(
+                f"benchmarks.ppl.max_tokens: {ppl['max_tokens']} must be a multiple of chunk "
+                f"({ppl['chunk']}) and at least two chunks"
+            )
         if needs_document and "ppl_document" not in self.data:
             raise ConfigError(
                 f"data.ppl_document: required by the {' and '.join(needs_document)} runs"

@@ -33,13 +33,24 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                     raise ValueError(f"{path}:{n}: not a JSON line ({e.msg})") from None
 
 
-class JsonlCheckpoint:
-    """Append-only record of finished samples, keyed by a sample id."""
+SETTINGS_KEY = "_settings"
 
-    def __init__(self, output: str | Path, key: str = "id") -> None:
+
+class JsonlCheckpoint:
+    """Append-only record of finished samples, keyed by a sample id.
+
+    `settings` (anything that changes a sample's result: sampler, seed, dtype, model commit...)
+    heads the partial file; a partial written under other settings is set aside as
+    `<partial>.stale`, never mixed into the new run.
+    """
+
+    def __init__(
+        self, output: str | Path, key: str = "id", settings: dict[str, Any] | None = None
+    ) -> None:
         self.output = Path(output)
         self.partial = partial_path(output)
         self.key = key
+        self.settings = json.loads(json.dumps(settings or {}, sort_keys=True))
         self.done: dict[Any, dict[str, Any]] = {}
         self._load()
 
@@ -47,6 +58,7 @@ class JsonlCheckpoint:
         if not self.partial.exists():
             return
         valid_bytes = 0
+        header: dict[str, Any] | None = None
         with open(self.partial, "rb") as f:
             for raw in f:
                 # A kill can cut the last line short: keep every complete line, drop the rest.
@@ -56,8 +68,23 @@ class JsonlCheckpoint:
                     row = json.loads(raw)
                 except json.JSONDecodeError:
                     break
-                self.done[row[self.key]] = row
                 valid_bytes += len(raw)
+                if SETTINGS_KEY in row:
+                    header = row[SETTINGS_KEY]
+                    continue
+                self.done[row[self.key]] = row
+        if valid_bytes and header != self.settings:
+            stale = self.partial.with_name(self.partial.name + ".stale")
+            log.warning(
+                "%s was written under other settings (%s, now %s): moved to %s, starting over",
+                self.partial,
+                header,
+                self.settings,
+                stale,
+            )
+            os.replace(self.partial, stale)
+            self.done = {}
+            return
         if valid_bytes != self.partial.stat().st_size:
             log.warning("dropping a torn last line of %s", self.partial)
             with open(self.partial, "r+b") as f:
@@ -67,7 +94,10 @@ class JsonlCheckpoint:
 
     def append(self, row: dict[str, Any]) -> None:
         self.partial.parent.mkdir(parents=True, exist_ok=True)
+        new = not self.partial.exists() or self.partial.stat().st_size == 0
         with open(self.partial, "a") as f:
+            if new:
+                f.write(json.dumps({SETTINGS_KEY: self.settings}, sort_keys=True) + "\n")
             f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
             f.flush()
             os.fsync(f.fileno())
@@ -93,13 +123,17 @@ def run_resumable(
     process: Callable[[dict[str, Any]], dict[str, Any]],
     output: str | Path,
     key: str = "id",
+    settings: dict[str, Any] | None = None,
 ) -> int:
-    """Apply `process` to every sample not yet done; return how many were computed now."""
+    """Apply `process` to every sample not yet done; return how many were computed now.
+
+    `settings`: what the results depend on; a partial file from other settings is not reused.
+    """
     samples = list(samples)
     ids = [s[key] for s in samples]
     if len(set(ids)) != len(ids):
         raise ValueError(f"sample ids in {output} are not unique")
-    ckpt = JsonlCheckpoint(output, key)
+    ckpt = JsonlCheckpoint(output, key, settings)
     computed = 0
     for sample in samples:
         if sample[key] in ckpt.done:

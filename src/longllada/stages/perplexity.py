@@ -45,7 +45,18 @@ def run(
     device = next(net.parameters()).device
     if model.diffusion:
         ids = torch.tensor(document_ids(tokenizer, text, max_tokens, "the PPL run"), device=device)
-        losses = _diffusion_losses(net, ids, settings, seed, chunk_progress_path(output))
+        # A partial chunk file is reused only under the same everything-that-changes-a-loss.
+        depends_on = {
+            **settings,
+            "seed": seed,
+            "document": str(document),
+            "commit_sha": prov["model"].get("commit_sha"),
+            "rope": prov["rope"],
+            "dtype": prov["dtype"],
+        }
+        losses = _diffusion_losses(
+            net, ids, settings, seed, chunk_progress_path(output), depends_on
+        )
         curve = likelihood.mc_ppl_curve(losses, chunk)
     else:
         # The official script scores 16385 tokens to report 64..16320 (one more than max_tokens).
@@ -74,7 +85,12 @@ def run(
 
 
 def _diffusion_losses(
-    net: torch.nn.Module, ids: torch.Tensor, settings: dict[str, Any], seed: int, progress: Path
+    net: torch.nn.Module,
+    ids: torch.Tensor,
+    settings: dict[str, Any],
+    seed: int,
+    progress: Path,
+    depends_on: dict[str, Any],
 ) -> list[float]:
     chunk, draws = settings["chunk"], settings["mc_draws"]
     n_chunks = settings["max_tokens"] // chunk - 1  # the last chunk's answer ends at max_tokens
@@ -94,5 +110,5 @@ def _diffusion_losses(
             log.info("chunk %d/%d: loss %.4f", i + 1, n_chunks, loss)
         return {"id": i, "context_tokens": chunk * (i + 1), "loss": loss}
 
-    run_resumable(({"id": i} for i in range(n_chunks)), one_chunk, progress)
+    run_resumable(({"id": i} for i in range(n_chunks)), one_chunk, progress, settings=depends_on)
     return [row["loss"] for row in read_jsonl(progress)]

@@ -43,8 +43,11 @@ def capture_final_layer(net: torch.nn.Module, family: str, ids: torch.Tensor) ->
         modules = {"q_pre": last.q_proj, "k_pre": last.k_proj, "post": last.rotary}
     handles = [m.register_forward_hook(keep(name)) for name, m in modules.items()]
     try:
-        with torch.no_grad():
-            net(ids[None])
+        with torch.no_grad():  # the states are all we need: skip the vocabulary-wide LM head
+            if family == "ar":
+                net(ids[None], logits_to_keep=1)
+            else:
+                net(ids[None], logits_index=torch.zeros(0, dtype=torch.long, device=ids.device))
     finally:
         for h in handles:
             h.remove()
@@ -108,6 +111,7 @@ def run(
         settings={**run_settings(run, settings), "dtype": prov["dtype"]},
         seed=seed,
     )
+    Path(output).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(output).with_name(f".{Path(output).name}.tmp.npz")
     np.savez_compressed(
         tmp,
