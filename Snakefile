@@ -15,6 +15,7 @@ if not config:
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/models.smk"
+include: "workflow/rules/verify.smk"
 include: "workflow/rules/perplexity.smk"
 include: "workflow/rules/niah.smk"
 include: "workflow/rules/longbench.smk"

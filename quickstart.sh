@@ -24,6 +24,26 @@ setup() {
     rm -f "$VENV"/.installed-*
     touch "$stamp"
   fi
+  # The `verify` rule's reference side: the checkpoints' own hub code under the paper's
+  # transformers 4.46.3, in an environment of its own (config verify.python points at it).
+  local hub=${LONGLLADA_HUBCODE_VENV:-.venv-hubcode}
+  if [ ! -x "$hub/bin/python" ]; then
+    python3 -m venv "$hub"
+  fi
+  stamp="$hub/.installed-$(sha1sum <envs/hubcode-requirements.txt | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    "$hub/bin/python" -m pip install -q -r envs/hubcode-requirements.txt
+    local problems
+    problems=$("$hub/bin/python" -m pip check) || {
+      echo "$problems" >&2
+      exit 1
+    }
+    rm -f "$hub"/.installed-*
+    touch "$stamp"
+  fi
+  # tests/test_verify.py runs its reference side here.
+  LONGLLADA_HUBCODE_PYTHON=${LONGLLADA_HUBCODE_PYTHON:-$(cd "$hub" && pwd)/bin/python}
+  export LONGLLADA_HUBCODE_PYTHON
 }
 
 case "${1:-}" in
