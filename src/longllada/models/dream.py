@@ -15,7 +15,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from longllada.models.llada import attention, check_attn_impl, select_rows
+from longllada.models.llada import (
+    RMSNorm,
+    attention,
+    check_attn_impl,
+    rotate_half,
+    select_rows,
+)
 from longllada.models.loading import CheckpointError, UnsupportedConfigError
 
 # config.json settings this class does not implement, with the only value it accepts; an absent
@@ -114,22 +120,7 @@ class DreamConfig:
 # ------------------------------------------------------------------------------------ layers
 
 
-class RMSNorm(nn.Module):
-    def __init__(self, dim: int, eps: float) -> None:
-        super().__init__()
-        self.eps = eps
-        self.weight = nn.Parameter(torch.ones(dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Normalise in fp32, cast back, then scale (Qwen2's order).
-        xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * xf.to(x.dtype)
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
+# RMSNorm (fp32, cast back, then scale: Qwen2's order too) and rotate_half are LLaDA's.
 
 
 class RotaryEmbedding(nn.Module):
