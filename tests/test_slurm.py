@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -30,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import repo_copy
 import slurm_cluster
 import yaml
 
 from longllada import budget
 from longllada.config import Study
 
-ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 pytestmark = pytest.mark.slow
 
@@ -70,22 +69,8 @@ SNAKEMAKE_TIMEOUT = 300  # s, per snakemake call
 
 
 def copy_repo(dst: Path) -> Path:
-    """The repository as a fresh clone would have it (tracked and not-ignored files, links)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.split("\0")
-    for rel in filter(None, listed):
-        src, out = ROOT / rel, dst / rel
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_symlink():
-            out.symlink_to(os.readlink(src))
-        elif src.is_file():
-            shutil.copy2(src, out)
+    """A fresh-clone copy of the repository, plus the test config."""
+    repo_copy.copy_repo(dst)
     config = yaml.safe_load((dst / "config/demo.yaml").read_text())
     config["benchmarks"]["ppl"].update(PPL)
     (dst / TEST_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))

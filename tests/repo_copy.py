@@ -1,0 +1,30 @@
+"""The repository as a fresh clone would have it, for tests that run `snakemake` in a copy."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def copy_repo(dst: Path) -> Path:
+    """Copy the tracked and not-ignored files (links as links) of this checkout to `dst`."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.split("\0")
+    for rel in filter(None, listed):
+        src, out = ROOT / rel, dst / rel
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_symlink():
+            out.symlink_to(os.readlink(src))
+        elif src.is_file():
+            shutil.copy2(src, out)
+    return dst
