@@ -11,10 +11,10 @@ PENDING: dict[str, str | None] = {
     "rope_coverage": None,
     "perplexity_curve": None,
     "tsne_qk": None,
-    "niah_heatmaps": "NIAH prompts, samplers and scoring",
-    "niah_by_length": "NIAH prompts, samplers and scoring",
-    "longbench_table": "LongBench prompts, samplers and scoring",
-    "ruler_table": "RULER prompts, samplers and scoring",
+    "niah_heatmaps": "NIAH prompts, generation jobs and scoring",
+    "niah_by_length": "NIAH prompts, generation jobs and scoring",
+    "longbench_table": "LongBench prompts, generation jobs and scoring",
+    "ruler_table": "RULER prompts, generation jobs and scoring",
 }
 
 
