@@ -2,15 +2,27 @@
 #   snakemake --profile slurm all                         everything, on a SLURM cluster
 #   snakemake --cores 1 paper_figures/<target>            one figure or table
 #   snakemake --configfile config/demo.yaml --cores 2     the tiny CPU demo
-from snakemake.utils import min_version
+from snakemake.utils import min_version, update_config
+
+from longllada.yaml_config import ConfigError, load_config
 
 min_version("9.0")
 
 
-# The paper's config unless another is given (--configfile replaces it instead of merging).
-if not config:
-
-    configfile: "config/paper.yaml"
+# Snakemake has already read the --configfile files, with a loader that lets a duplicated key
+# silently replace the first: read each again strictly, so a duplicate stops the run naming
+# file, line and column. Without --configfile: the paper's config (--configfile replaces it,
+# no merging), read strictly as well, with any --config values on top (as `configfile:` does).
+# Re-raised here so the message shows no traceback.
+try:
+    for _configfile in workflow.overwrite_configfiles:
+        load_config(_configfile)
+    if not workflow.overwrite_configfiles:
+        config.update(load_config("config/paper.yaml"))
+        update_config(config, workflow.config_settings.overwrite_config)
+        workflow.configfiles.append("config/paper.yaml")
+except ConfigError as _error:
+    raise ConfigError(str(_error)) from None
 
 
 include: "workflow/rules/common.smk"

@@ -7,5 +7,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
     checkpoints.materialize(
         snakemake.params.model,  # noqa: F821
         snapshot_dir=snakemake.params.snapshot_dir,  # noqa: F821
-        manifest_path=snakemake.output[0],  # noqa: F821
+        manifest_path=snakemake.output.manifest,  # noqa: F821
     )

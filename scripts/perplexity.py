@@ -12,4 +12,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         document=snakemake.input.document,  # noqa: F821
         output=snakemake.output.result,  # noqa: F821
         seed=snakemake.params.seed,  # noqa: F821
+        depends_on=snakemake.params.depends_on,  # noqa: F821
     )

@@ -13,4 +13,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         document_index=snakemake.params.document_index,  # noqa: F821
         output=snakemake.output[0],  # noqa: F821
         seed=snakemake.params.seed,  # noqa: F821
+        depends_on=snakemake.params.depends_on,  # noqa: F821
     )

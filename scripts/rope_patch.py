@@ -7,5 +7,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
     checkpoints.patch(
         snakemake.params.scaling,  # noqa: F821
         manifest_path=snakemake.input[0],  # noqa: F821
-        record_path=snakemake.output[0],  # noqa: F821
+        record_path=snakemake.output.record,  # noqa: F821
     )

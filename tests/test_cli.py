@@ -43,3 +43,22 @@ def test_bad_config_exit_code(tmp_path: Path, capsys) -> None:
     (tmp_path / "c.yaml").write_text("seed: x\n")
     assert main(["validate", str(tmp_path / "c.yaml")]) == 1
     assert "seed: 'x' is not of type 'integer'" in capsys.readouterr().err
+
+
+def test_duplicate_key_stops_every_config_command(tmp_path: Path, capsys) -> None:
+    text = (ROOT / "config/demo.yaml").read_text()
+    path = tmp_path / "dup.yaml"
+    path.write_text(text.replace("seed: 2025\n", "seed: 2025\nseed: 2026\n", 1))
+    for command in ("validate", "runs", "budget"):
+        assert main([command, str(path)]) == 1
+        err = capsys.readouterr().err
+        message = f"{path}:6:1: duplicate key 'seed' at the top level (first at line 5)"
+        assert err == f"longllada {command}: {message}\n", err
+
+
+def test_nan_lambda_exit_code(tmp_path: Path, capsys) -> None:
+    text = (ROOT / "config/demo.yaml").read_text()
+    path = tmp_path / "nan.yaml"
+    path.write_text(text.replace("ntk: [1, {target: 2048}]", "ntk: [1, .nan]", 1))
+    assert main(["validate", str(path)]) == 1
+    assert "targets.table2_ruler.runs[0].ntk[1]: λ nan" in capsys.readouterr().err

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import random
+import re
 from pathlib import Path
 
 import pytest
 import yaml
 
+from longllada import rope
 from longllada.config import ConfigError, Study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,3 +183,367 @@ def _broken(paper_config: dict, edit) -> dict:
 def test_bad_configs_name_the_key(paper_config: dict, edit, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         Study(_broken(paper_config, edit))
+
+
+# --- config-time checks: strict YAML, labels, λ, sampler constraints -------------------------
+
+DEMO_TEXT = (ROOT / "config/demo.yaml").read_text()
+DUPLICATE_BLOCK = """  llada_tiny_base:
+    label: LLaDA-tiny-Base-2
+    family: llada
+    variant: base
+    demo: {preset: tiny, seed: 9}
+    t_train: 256
+    rope_theta: 10000
+    head_dim: 16
+    dtype: float32
+"""
+
+
+def _line_of(text: str, needle: str, nth: int = 0) -> int:
+    lines = [i + 1 for i, line in enumerate(text.splitlines()) if line.startswith(needle)]
+    return lines[nth]
+
+
+def test_duplicate_model_block_names_file_line_and_column(tmp_path: Path) -> None:
+    text = DEMO_TEXT.replace("\nbenchmarks:\n", "\n" + DUPLICATE_BLOCK + "\nbenchmarks:\n")
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    first, second = _line_of(text, "  llada_tiny_base:"), _line_of(text, "  llada_tiny_base:", 1)
+    message = (
+        f"{path}:{second}:3: duplicate key 'llada_tiny_base' under models (first at line {first})"
+    )
+    with pytest.raises(ConfigError) as err:
+        Study.from_file(path)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "where"),
+    [
+        ("seed: 2025\n", "seed: 2025\nseed: 7\n", "at the top level"),
+        (
+            "llada: {steps: 8, block_length: 8}",
+            "llada: {steps: 8, block_length: 8, steps: 4}",
+            "under benchmarks.niah.sampler.llada",
+        ),
+        (
+            "        models: [llada_tiny_base]\n        sampler: {steps: [1, 4]}\n",
+            "        models: [llada_tiny_base]\n        models: [llama_tiny_base]\n"
+            "        sampler: {steps: [1, 4]}\n",
+            r"under targets.figure3_niah_steps_llada_8b_base.runs\[0\]",
+        ),
+    ],
+)
+def test_duplicate_keys_anywhere(tmp_path: Path, old: str, new: str, where: str) -> None:
+    assert old in DEMO_TEXT
+    path = tmp_path / "x.yaml"
+    path.write_text(DEMO_TEXT.replace(old, new, 1))
+    with pytest.raises(ConfigError, match=rf"^{path}:\d+:\d+: duplicate key '\w+' {where} "):
+        Study.from_file(path)
+
+
+def test_yaml_merge_keys_are_not_duplicates(tmp_path: Path) -> None:
+    from longllada.yaml_config import load_config
+
+    path = tmp_path / "m.yaml"
+    path.write_text("base: &b {a: 1, b: 2}\nother:\n  <<: *b\n  b: 3\n")
+    assert load_config(path) == {"base": {"a": 1, "b": 2}, "other": {"a": 1, "b": 3}}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "col", "problem"),
+    [
+        ("seed: 2025\nmodels:\n  a: [1, 2\nbenchmarks: {}\n", 4, 11, "expected ',' or ']'"),
+        ("seed: 2025\nmodels: {\n", 3, 1, "expected the node content, but found '<stream end>'"),
+        ("seed: 2025\n  models: 1\n", 2, 9, "mapping values are not allowed here"),
+        ('seed: "2025\n', 2, 1, "found unexpected end of stream"),
+    ],
+)
+def test_yaml_syntax_error_names_file_line_and_column(
+    tmp_path: Path, capsys, text: str, line: int, col: int, problem: str
+) -> None:
+    from longllada.cli import main
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=rf"^{path}:{line}:{col}: .*{re.escape(problem)}"):
+        Study.from_file(path)
+    assert main(["validate", str(path)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"longllada validate: {path}:{line}:{col}: ")
+    assert "Traceback" not in err
+
+
+def test_config_must_be_a_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("# nothing\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: .*mapping"):
+        Study.from_file(path)
+
+
+@pytest.mark.parametrize(
+    ("target", "first", "second"),
+    [
+        ("figure2_niah_direct_extrapolation", "llada_8b_base", "llada_8b_instruct"),
+        ("figure4_rope_position_coverage", "llada_8b_base", "llama3_8b_base"),
+    ],
+)
+def test_same_label_in_one_target(paper_config: dict, target: str, first: str, second: str) -> None:
+    def edit(c: dict) -> None:
+        c["models"][second]["label"] = c["models"][first]["label"]
+        c["targets"] = {target: c["targets"][target]}
+
+    with pytest.raises(
+        ConfigError,
+        match=rf"targets\.{target}: models '{first}' and '{second}' have the same label",
+    ):
+        Study(_broken(paper_config, edit))
+
+
+def test_same_label_in_different_targets_is_fine(paper_config: dict) -> None:
+    # Dream base and LLaDA-1.5 never share a target.
+    def edit(c: dict) -> None:
+        c["models"]["dream_v0_base"]["label"] = c["models"]["llada_1_5"]["label"]
+
+    Study(_broken(paper_config, edit))
+
+
+FIG6 = r"targets\.figure6_niah_ntk_llada_8b_base\.runs\[0\]\.ntk\[1\]"
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan"), 1e300, 1e6 + 1, float("-inf")])
+def test_non_finite_or_huge_lambda(paper_config: dict, bad: float) -> None:
+    def edit(c: dict) -> None:
+        c["targets"]["figure6_niah_ntk_llada_8b_base"]["runs"][0]["ntk"] = [4, bad]
+
+    with pytest.raises(ConfigError, match=FIG6):
+        Study(_broken(paper_config, edit))
+
+
+def test_nan_lambda_in_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "nan.yaml"
+    path.write_text(DEMO_TEXT.replace("ntk: [1, {target: 2048}]", "ntk: [1, .nan]"))
+    with pytest.raises(ConfigError, match=r"targets\.table2_ruler\.runs\[0\]\.ntk\[1\]: .*nan"):
+        Study.from_file(path)
+
+
+def test_lambda_from_a_huge_target_length(paper_config: dict) -> None:
+    def edit(c: dict) -> None:
+        c["targets"]["figure6_niah_ntk_llada_8b_base"]["runs"][0]["ntk"] = [4, {"target": 10**15}]
+
+    with pytest.raises(ConfigError, match=FIG6 + r": .*above the maximum"):
+        Study(_broken(paper_config, edit))
+
+
+def test_largest_lambda_is_accepted(paper_config: dict) -> None:
+    def edit(c: dict) -> None:
+        c["targets"]["figure6_niah_ntk_llada_8b_base"]["runs"][0]["ntk"] = [4, 1e6]
+
+    study = Study(_broken(paper_config, edit))
+    assert study.checkpoint("llada_8b_base", 1e6).endswith("/ntk1000000/rope_patch.json")
+
+
+ROUND_TRIP = [
+    1,
+    4.0,
+    2.5,
+    14,
+    3.14159265358979,
+    1.0000000000000002,
+    1.1,
+    123456.789,
+    999999.9999999999,
+    1e6,
+    2.0000001,
+    17.25,
+]
+
+
+@pytest.mark.parametrize("lam", ROUND_TRIP)
+def test_lambda_text_round_trips(lam: float) -> None:
+    text = rope.format_lambda(lam)
+    assert re.fullmatch(NTK_WILDCARD, text)
+    assert float(text) == lam
+    assert rope.parse_lambda(text) == lam
+    assert "e" not in text.lower()
+
+
+def test_lambda_text_round_trips_random() -> None:
+    rng = random.Random(0)
+    values = [rng.uniform(1, 1e6) for _ in range(2000)] + [1 + rng.random() for _ in range(2000)]
+    values += [float(rng.randint(1, 10**6)) for _ in range(500)]
+    for lam in values:
+        text = rope.format_lambda(lam)
+        assert re.fullmatch(NTK_WILDCARD, text), text
+        assert float(text) == lam, text
+
+
+def test_lambda_text_as_today() -> None:
+    assert [rope.format_lambda(x) for x in (4.0, 4, 2.5, 1, 55.0)] == ["4", "4", "2.5", "1", "55"]
+    with pytest.raises(ValueError):
+        rope.parse_lambda("1e3")
+    with pytest.raises(ValueError):
+        rope.format_lambda(float("nan"))
+
+
+@pytest.mark.parametrize("lam", [3.14159265358979, 2.5, 4, 1.0000000000000002])
+def test_many_digit_lambda_run_and_checkpoint(lam: float) -> None:
+    cfg = yaml.safe_load(DEMO_TEXT)
+    cfg["targets"]["figure6_niah_ntk_llada_8b_base"]["runs"][0]["ntk"] = [lam]
+    study = Study(cfg)
+    (run,) = study.targets["figure6_niah_ntk_llada_8b_base"].runs
+    assert run.ntk_lambda == lam
+    assert re.fullmatch(SETTING_WILDCARD, run.setting)
+    assert (
+        study.run_for("niah", "llada_tiny_base", run.setting)
+        is study.runs[("niah", "llada_tiny_base", run.setting)]
+    )
+    text = run.setting.split("_")[0].removeprefix("ntk")
+    assert float(text) == lam
+    checkpoint = study.checkpoint("llada_tiny_base", lam)
+    assert checkpoint == f"results/checkpoints/llada_tiny_base/ntk{text}/rope_patch.json"
+    # the rope_patch rule's params: study.patches[(w.model, float(w.ntk))]
+    ntk = re.fullmatch(r"results/checkpoints/[a-z0-9_]+/ntk([0-9.]+)/rope_patch\.json", checkpoint)
+    assert study.patches[("llada_tiny_base", float(ntk.group(1)))].ntk_lambda == lam
+    assert checkpoint in study.all_checkpoints()
+
+
+SETTING_WILDCARD = r"ntk[0-9.]+(_[a-z]+[0-9a-z.]*)*"  # workflow/rules/common.smk
+NTK_WILDCARD = r"[0-9.]+"
+
+
+def test_sampler_numbers_in_run_ids_round_trip(paper_config: dict) -> None:
+    def edit(c: dict) -> None:
+        c["targets"]["figure9_niah_dream"]["runs"][0]["sampler"] = {
+            "temperature": [0.00001, 0.1234567, 0.1234568]
+        }
+
+    study = Study(_broken(paper_config, edit))
+    settings = sorted({r.setting for r in study.targets["figure9_niah_dream"].runs})
+    assert settings == ["ntk1_s32_t0.00001", "ntk1_s32_t0.1234567", "ntk1_s32_t0.1234568"]
+    assert all(re.fullmatch(SETTING_WILDCARD, s) for s in settings)
+
+
+def _niah_steps(c: dict, steps, max_new_tokens: int) -> None:
+    c["benchmarks"]["niah"]["max_new_tokens"] = max_new_tokens
+    c["targets"] = {
+        "figure3_niah_steps_llada_8b_base": c["targets"]["figure3_niah_steps_llada_8b_base"]
+    }
+    c["targets"]["figure3_niah_steps_llada_8b_base"]["runs"][0]["sampler"] = {"steps": steps}
+
+
+@pytest.mark.parametrize(
+    ("steps", "max_new_tokens", "ok"),
+    [
+        ([1, 4, 8, 16], 32, True),  # the paper: one block of 32
+        ([3, 6], 96, True),  # 3 blocks
+        ([4], 96, False),  # 4 steps over 3 blocks
+        ([2], 40, True),  # 40 -> 64 tokens, 2 blocks
+        ([3], 40, False),
+        ([100], 40, True),  # capped at the 64 generated tokens
+    ],
+)
+def test_llada_steps_split_over_blocks_niah(paper_config: dict, steps, max_new_tokens, ok) -> None:
+    cfg = _broken(paper_config, lambda c: _niah_steps(c, steps, max_new_tokens))
+    if ok:
+        Study(cfg)
+        return
+    with pytest.raises(
+        ConfigError,
+        match=rf"targets\.figure3_niah_steps_llada_8b_base\.runs\[0\]\.sampler\.steps: "
+        rf"{steps[0]} steps .*max_new_tokens {max_new_tokens}.* \d+ blocks of block_length 32",
+    ):
+        Study(cfg)
+
+
+def test_llada_steps_split_over_blocks_ruler(paper_config: dict) -> None:
+    def edit(c: dict) -> None:
+        c["benchmarks"]["ruler"]["sampler"]["llada"] = {"steps": 30, "block_length": 16}
+
+    with pytest.raises(
+        ConfigError, match=r"targets\.table2_ruler\.runs\[0\]\.sampler\.steps: 30 steps .* 4 blocks"
+    ):
+        Study(_broken(paper_config, edit))
+
+
+def test_llada_integer_steps_longbench(paper_config: dict) -> None:
+    def edit(c: dict, steps: int) -> None:
+        c["benchmarks"]["longbench"]["sampler"]["llada"] = {"steps": steps, "block_length": 64}
+
+    Study(_broken(paper_config, lambda c: edit(c, 64)))  # 8 blocks at most (512 tokens)
+    with pytest.raises(
+        ConfigError,
+        match=r"targets\.table1_longbench\.runs\[0\]\.sampler\.steps: 100 steps .*"
+        r"longbench subset gov_report .*max_new_tokens 512.* 8 blocks",
+    ):
+        Study(_broken(paper_config, lambda c: edit(c, 100)))
+
+
+def test_llada_config_check_agrees_with_the_sampler() -> None:
+    torch = pytest.importorskip("torch")
+    from longllada.config import llada_steps_problem
+    from longllada.sampling import llada
+
+    prompt = torch.zeros((1, 1), dtype=torch.long)
+    for max_new in (1, 7, 32, 33, 40, 64, 96, 100, 512):
+        for block in (1, 8, 16, 32, 64):
+            for steps in (1, 2, 3, 4, 6, 8, 16, 32, 48, 64, 100, 512):
+                gen = llada.official_gen_length(max_new, block)
+                used = llada.StepsPolicy().steps_for(steps, gen)
+                s = llada.LLaDASettings(steps=used, block_length=block)
+                try:
+                    llada._check_call(object(), prompt, gen, s)
+                    sampler_ok = True
+                except ValueError:
+                    sampler_ok = False
+                problem = llada_steps_problem(max_new, block, steps)
+                assert (problem is None) == sampler_ok, (max_new, block, steps, problem)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: c["benchmarks"]["niah"]["sampler"]["dream"].update(block_length=32),
+            r"benchmarks\.niah\.sampler\.dream\.block_length: not a dream sampler setting",
+        ),
+        (
+            lambda c: c["benchmarks"]["ruler"]["sampler"]["llada"].update(top_p=0.9),
+            r"benchmarks\.ruler\.sampler\.llada\.top_p: not a llada sampler setting",
+        ),
+        (
+            lambda c: c["targets"]["figure9_niah_dream"]["runs"][0].update(sampler={"steps": True}),
+            r"targets\.figure9_niah_dream\.runs\[0\]\.sampler\.steps: True is not a positive",
+        ),
+        (
+            lambda c: c["benchmarks"]["niah"]["sampler"]["llada"].update(block_length=True),
+            r"sampler\.block_length: must be a positive integer",
+        ),
+        (
+            lambda c: c["targets"]["figure9_niah_dream"]["runs"][0].update(
+                sampler={"temperature": float("inf")}
+            ),
+            r"targets\.figure9_niah_dream\.runs\[0\]\.sampler\.temperature: must be a finite",
+        ),
+        (
+            lambda c: c["models"]["llada_8b_base"].update(rope_theta=float("nan")),
+            r"models\.llada_8b_base\.rope_theta: nan is not a finite number",
+        ),
+    ],
+)
+def test_sampler_constraints_of_the_gpu_jobs(paper_config: dict, edit, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        Study(_broken(paper_config, edit))
+
+
+def test_tab_indented_json_config(tmp_path: Path) -> None:
+    # Snakemake accepts JSON config files; YAML cannot read tab indentation, JSON can.
+    from longllada.yaml_config import load_config
+
+    path = tmp_path / "c.json"
+    path.write_text('{\n\t"seed": 1,\n\t"models": {}\n}\n')
+    assert load_config(path) == {"seed": 1, "models": {}}
+    path.write_text('{\n\t"seed": 1,\n\t"seed": 2\n}\n')
+    with pytest.raises(ConfigError, match=rf"^{path}: duplicate key 'seed' \(JSON\)"):
+        load_config(path)

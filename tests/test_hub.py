@@ -5,8 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import re
 import shutil
 import socket
+import stat
 from pathlib import Path
 
 import httpx2
@@ -16,6 +19,7 @@ from fake_hub import FakeHub
 from huggingface_hub import constants as hf_constants
 from huggingface_hub.utils._runtime import is_xet_available
 from safetensors.torch import save_file
+from tokenizers import Tokenizer, models
 
 from longllada.files import write_json
 from longllada.hub import (
@@ -43,6 +47,12 @@ WANTED = {
 }
 UNWANTED = {"pytorch_model.bin", "README.md", ".gitattributes", "original/params.json"}
 TOKEN = "hf_fakeSecretToken123456789"
+
+
+def _tokenizer_json() -> str:
+    """A small tokenizer.json that `tokenizers` loads (the download check loads it)."""
+    vocab = {"[UNK]": 0, "a": 1, "b": 2}
+    return Tokenizer(models.WordLevel(vocab, unk_token="[UNK]")).to_str()
 
 
 def _shard_tensors() -> dict[str, dict[str, torch.Tensor]]:
@@ -83,7 +93,7 @@ def repo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     }
     (root / "config.json").write_text(json.dumps(config))
     (root / "generation_config.json").write_text('{"eos_token_id": 1}')
-    (root / "tokenizer.json").write_text('{"version": "1.0", "model": {"type": "BPE"}}')
+    (root / "tokenizer.json").write_text(_tokenizer_json())
     (root / "tokenizer_config.json").write_text('{"model_max_length": 4096}')
     (root / "modeling_llada.py").write_text("class LLaDAModelLM:\n    pass\n")
     (root / "configuration_llada.py").write_text("class LLaDAConfig:\n    pass\n")
@@ -202,6 +212,24 @@ def test_rerun_is_a_noop_and_resumes_missing_files(
     fake_hub.clear_requests()
     assert fetch_snapshot(REPO, "main", local) == first
     assert fake_hub.downloads() == [SHARD2]
+
+
+@pytest.mark.parametrize(("mask", "mode"), [(0o022, 0o644), (0o002, 0o664)])
+def test_downloaded_files_honour_the_umask(
+    fake_hub: FakeHub, repo_dir: Path, tmp_path: Path, mask: int, mode: int
+) -> None:
+    # Group members on a shared file system read the checkpoint and its hub metadata sidecar.
+    fake_hub.add_repo(REPO, repo_dir)
+    local = tmp_path / "dl"
+    old = os.umask(mask)
+    try:
+        fetch_snapshot(REPO, "main", local)
+    finally:
+        os.umask(old)
+    sidecar = local / ".cache" / "longllada" / "hub_metadata.json"
+    assert sidecar.is_file()
+    for path in [sidecar, *(local / name for name in WANTED)]:
+        assert stat.S_IMODE(path.stat().st_mode) == mode, path
 
 
 def test_gated_without_token(fake_hub: FakeHub, repo_dir: Path, tmp_path: Path) -> None:
@@ -430,6 +458,59 @@ def test_verify_layout_errors(checkpoint: Path, breakage: str, pattern: str) -> 
         (checkpoint / INDEX).unlink()
     with pytest.raises(DownloadError, match=pattern):
         verify_checkpoint(checkpoint)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "config.json",
+        INDEX,
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "generation_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+    ],
+)
+@pytest.mark.parametrize("how", ["truncated", "not_an_object"])
+def test_verify_every_json_file_is_parsed(checkpoint: Path, name: str, how: str) -> None:
+    path = checkpoint / name
+    text = path.read_text() if path.exists() else '{"a": 1}'
+    if how == "truncated":
+        path.write_text(text[: len(text) // 2])
+    else:
+        path.write_text("[1, 2]")
+    with pytest.raises(DownloadError, match=re.escape(name)) as info:
+        verify_checkpoint(checkpoint)
+    assert "JSON" in str(info.value)
+    assert str(checkpoint) in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        '{"version": "1.0", "model": {"type": "BPE"}}',  # valid JSON, not a tokenizer
+        '{"model": {"type": "NoSuchModel"}}',
+    ],
+)
+def test_verify_tokenizer_json_is_loaded(checkpoint: Path, content: str) -> None:
+    (checkpoint / "tokenizer.json").write_text(content)
+    with pytest.raises(DownloadError, match=r"tokenizer\.json.*tokenizers") as info:
+        verify_checkpoint(checkpoint)
+    assert str(checkpoint) in str(info.value)
+
+
+def test_fetch_reports_a_corrupt_tokenizer(
+    fake_hub: FakeHub, repo_dir: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "repo"
+    shutil.copytree(repo_dir, broken)
+    (broken / "tokenizer.json").write_text(_tokenizer_json()[:40])
+    fake_hub.add_repo(REPO, broken)
+    local = tmp_path / "dl"
+    with pytest.raises(DownloadError, match="tokenizer.json") as info:
+        fetch_snapshot(REPO, "main", local)
+    assert "not valid JSON" in str(info.value)
 
 
 def test_verify_expected_metadata(checkpoint: Path) -> None:

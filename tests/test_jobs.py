@@ -15,7 +15,16 @@ from pathlib import Path
 import pytest
 
 from longllada import files
-from longllada.jobs import SETTINGS_KEY, JsonlCheckpoint, partial_path, read_jsonl, run_resumable
+from longllada.jobs import (
+    SETTINGS_KEY,
+    JsonlCheckpoint,
+    OutputLocked,
+    lock_path,
+    partial_path,
+    partials,
+    read_jsonl,
+    run_resumable,
+)
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
@@ -193,28 +202,121 @@ def test_write_json_atomic_round_trip(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["result.json"]
 
 
-def test_partial_from_other_settings_is_set_aside(tmp_path: Path) -> None:
+def _interrupted(out: Path, settings: dict, n_done: int, value: int) -> None:
+    """A job under `settings` killed after `n_done` samples."""
+    done: list[str] = []
+
+    def process(sample: dict) -> dict:
+        if len(done) == n_done:
+            raise RuntimeError("killed")
+        done.append(sample["id"])
+        return {"value": value}
+
+    with pytest.raises(RuntimeError, match="killed"):
+        run_resumable(SAMPLES, process, out, settings=settings)
+
+
+SAMPLES = [{"id": f"s{i}"} for i in range(6)]
+
+
+def test_switching_settings_a_b_a_loses_nothing(tmp_path: Path) -> None:
+    """Finding 3: each header has a partial of its own; going back to A resumes A's work."""
     out = tmp_path / "preds.jsonl"
-    samples = [{"id": f"s{i}"} for i in range(4)]
+    a, b = {"steps": 32}, {"steps": 16}
+    _interrupted(out, a, 2, value=1)
+    _interrupted(out, b, 3, value=2)
+    assert partials(out) == sorted([partial_path(out, a), partial_path(out, b)])
+    assert len(list(read_jsonl(partial_path(out, a)))) == 1 + 2  # header + A's two samples
+
     calls: list[str] = []
 
-    def failing_after_two(sample: dict) -> dict:
-        if len(calls) == 2:
-            raise RuntimeError("killed")
+    def process(sample: dict) -> dict:
         calls.append(sample["id"])
         return {"value": 1}
 
-    with pytest.raises(RuntimeError):
-        run_resumable(samples, failing_after_two, out, settings={"steps": 32})
-    calls.clear()
+    assert run_resumable(SAMPLES, process, out, settings=a) == 4
+    assert calls == ["s2", "s3", "s4", "s5"]  # A's first two were kept through B
+    assert {r["value"] for r in read_jsonl(out)} == {1}
+    # A's partial became the output; B's is still there for a later switch back to B.
+    assert partials(out) == [partial_path(out, b)]
+    assert len(list(read_jsonl(partial_path(out, b)))) == 1 + 3
 
-    def working(sample: dict) -> dict:
-        calls.append(sample["id"])
-        return {"value": 2}
 
-    # Same settings: resumes; other settings: starts over and keeps the old partial aside.
-    assert run_resumable(samples, working, out, settings={"steps": 16}) == 4
-    assert calls == ["s0", "s1", "s2", "s3"]
-    stale = partial_path(out).with_name(partial_path(out).name + ".stale")
-    assert stale.exists()
-    assert {json.loads(line)["value"] for line in out.read_text().splitlines()} == {2}
+def test_partial_header_is_its_name(tmp_path: Path) -> None:
+    out = tmp_path / "preds.jsonl"
+    _interrupted(out, {"steps": 32}, 1, value=1)
+    part = partial_path(out, {"steps": 32})
+    assert json.loads(part.read_text().splitlines()[0]) == {SETTINGS_KEY: {"steps": 32}}
+    # A hand-moved partial under another settings' name is refused, never mixed in.
+    part.rename(partial_path(out, {"steps": 16}))
+    with pytest.raises(RuntimeError, match="does not match its name"):
+        run_resumable(SAMPLES, square_id, out, settings={"steps": 16})
+
+
+def square_id(sample: dict) -> dict:
+    return {"value": 0}
+
+
+def test_non_finite_value_stops_the_job(tmp_path: Path) -> None:
+    """Finding 4: NaN never reaches a file as the non-standard token `NaN`."""
+    out = tmp_path / "preds.jsonl"
+
+    def process(sample: dict) -> dict:
+        return {"loss": float("nan") if sample["id"] == "s2" else 1.0}
+
+    with pytest.raises(ValueError, match=r"sample 's2': a non-finite number"):
+        run_resumable(SAMPLES, process, out)
+    assert not out.exists()
+    rows = list(read_jsonl(partial_path(out)))
+    assert [r["id"] for r in rows[1:]] == ["s0", "s1"]  # the finite ones are kept
+
+
+HOLDER = textwrap.dedent(
+    """
+    import sys, time
+    from pathlib import Path
+    from longllada.jobs import run_resumable
+
+    out, marker = sys.argv[1], Path(sys.argv[2])
+
+    def process(sample):
+        marker.write_text("started")
+        time.sleep(60)
+        return {}
+
+    run_resumable([{"id": "s0"}], process, out)
+    """
+)
+
+
+def test_second_writer_stops_naming_the_holder(tmp_path: Path) -> None:
+    """Finding 3: an orphaned job still writing an output; a rerun must not append to it."""
+    out = tmp_path / "out.jsonl"
+    marker = tmp_path / "marker"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(out), str(marker)], env=env)
+    try:
+        deadline = time.monotonic() + 20
+        while not marker.exists():
+            assert proc.poll() is None, "holder exited early"
+            assert time.monotonic() < deadline, "holder never started"
+            time.sleep(0.02)
+        calls = Counter()
+        with pytest.raises(OutputLocked, match=rf"being written by pid {proc.pid} on "):
+            run_resumable(make_samples(3), calls, out)
+        assert calls.calls == []
+        assert lock_path(out).exists()
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    # The holder is gone (killed): its lock went with it, and a rerun proceeds.
+    assert run_resumable(make_samples(3), Counter(), out) == 3
+    assert not lock_path(out).exists()
+
+
+def test_progress_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("INFO", logger="longllada.jobs")
+    run_resumable(make_samples(4), square, tmp_path / "out.jsonl")
+    lines = [r.getMessage() for r in caplog.records if "done," in r.getMessage()]
+    assert lines[0].startswith("out.jsonl: 1/4 done, ")
+    assert lines[-1].startswith("out.jsonl: 4/4 done, ") and "per minute, ETA" in lines[-1]

@@ -20,8 +20,16 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from longllada import checkpoints
+from longllada.config import ConfigError, Model
 from longllada.demo import PRESETS, build_demo_checkpoint
-from longllada.models import CheckpointError, UnsupportedConfigError, load_model, load_tokenizer
+from longllada.models import (
+    CheckpointError,
+    UnsupportedConfigError,
+    load_model,
+    load_tokenizer,
+    loading,
+)
 from longllada.models.dream import DreamConfig
 from longllada.models.llada import LLaDAConfig
 from longllada.rope import patched_config
@@ -489,11 +497,55 @@ def test_wrong_family_refused(ckpt) -> None:
         ("input_emb_norm", True),
         ("rope", False),
         ("n_kv_heads", 3),
+        ("rope_scaling", {"type": "linear", "factor": 2}),
+        ("rope_scaling", {"rope_type": "dynamic", "factor": 4.0}),
+        ("rope_parameters", {"rope_type": "linear", "factor": 2.0, "rope_theta": 500000.0}),
+        ("rope_full_precision", False),
+        ("multi_query_attention", True),
+        ("clip_qkv", 8.0),
+        ("bias_for_layer_norm", True),
+        ("layer_norm_with_affine", False),
     ],
 )
 def test_llada_unsupported_config_refused(key: str, value: object, ckpt) -> None:
     with pytest.raises(UnsupportedConfigError, match=key):
         LLaDAConfig.from_hub(_config(ckpt["llada"]) | {key: value})
+
+
+def test_llada_rope_parameters_theta_must_agree(ckpt) -> None:
+    cfg = _config(ckpt["llada"])
+    same = cfg | {"rope_parameters": {"rope_type": "default", "rope_theta": cfg["rope_theta"]}}
+    assert LLaDAConfig.from_hub(same).rope_theta == cfg["rope_theta"]
+    other = cfg | {"rope_parameters": {"rope_theta": 2 * cfg["rope_theta"]}}
+    with pytest.raises(UnsupportedConfigError, match="rope_parameters"):
+        LLaDAConfig.from_hub(other)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # the demo config: LLaDA-8B's key set and values
+        {"rope_scaling": None},
+        {"flash_attention": True},  # a kernel choice, same numerics
+        {"multi_query_attention": False},
+        {"clip_qkv": None},
+    ],
+)
+def test_llada_accepts_the_hub_values(changes: dict, ckpt) -> None:
+    LLaDAConfig.from_hub(_config(ckpt["llada"]) | changes)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},  # the demo config: Dream-v0-7B's key set and values
+        {"sliding_window": 4096, "use_sliding_window": False, "max_window_layers": 28},
+        {"partial_rotary_factor": 1.0},
+        {"rope_parameters": {"rope_type": "default", "rope_theta": 1e6}},
+    ],
+)
+def test_dream_accepts_the_hub_values(changes: dict, ckpt) -> None:
+    DreamConfig.from_hub(_config(ckpt["dream"]) | changes)
 
 
 def test_llada_odd_split_refused(ckpt) -> None:
@@ -505,6 +557,9 @@ def test_llada_odd_split_refused(ckpt) -> None:
     ("key", "value"),
     [
         ("rope_scaling", {"type": "yarn", "factor": 4.0}),
+        ("rope_scaling", {"type": "linear", "factor": 2}),
+        ("rope_parameters", {"rope_type": "yarn", "factor": 4.0, "rope_theta": 1e6}),
+        ("partial_rotary_factor", 0.5),
         ("use_sliding_window", True),
         ("hidden_act", "gelu"),
         ("tie_word_embeddings", True),
@@ -517,9 +572,208 @@ def test_dream_unsupported_config_refused(key: str, value: object, ckpt) -> None
         DreamConfig.from_hub(_config(ckpt["dream"]) | {key: value})
 
 
-@pytest.mark.parametrize(("family", "key"), [("llada", "alibi"), ("dream", "rope_scaling")])
+@pytest.mark.parametrize(
+    ("family", "key"),
+    [("llada", "alibi"), ("dream", "rope_scaling"), ("llada", "rope_scaling")],
+)
 def test_load_model_refuses_unsupported(family: str, key: str, ckpt, tmp_path: Path) -> None:
     d = _copy(ckpt[family], tmp_path / family)
-    _patch_config(d, **{key: {"factor": 2.0} if key == "rope_scaling" else True})
+    _patch_config(d, **{key: {"type": "linear", "factor": 2.0} if key == "rope_scaling" else True})
     with pytest.raises(UnsupportedConfigError, match=key):
         load_model(d, family)
+
+
+def test_ar_accepts_llama3_rope_scaling(ckpt, models, tmp_path: Path) -> None:
+    # Meta-Llama-3.1's rope_scaling: transformers implements it, so the loader must not refuse.
+    d = _copy(ckpt["llama"], tmp_path / "llama3")
+    scaling = {
+        "rope_type": "llama3",
+        "factor": 8.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 64,
+    }
+    cfg = _config(d)
+    cfg["rope_parameters"] = scaling | {"rope_theta": cfg["rope_parameters"]["rope_theta"]}
+    (d / "config.json").write_text(json.dumps(cfg))
+    model = load_model(d, "ar")
+    assert model.config.rope_parameters["rope_type"] == "llama3"
+    ids = _ids(model, batch=1, length=8)
+    assert torch.isfinite(_logits(model, ids)).all()
+
+
+# ------------------------------------------------------------- read errors name the file
+
+
+def _shard(d: Path, k: int = 1) -> Path:
+    return d / sorted(set(json.loads((d / INDEX).read_text())["weight_map"].values()))[k]
+
+
+@pytest.mark.parametrize("family", ["llada", "dream", "llama"])
+@pytest.mark.parametrize("how", ["truncated", "garbage_header", "empty"])
+def test_unreadable_shard_is_named(family: str, how: str, ckpt, tmp_path: Path) -> None:
+    d = _copy(ckpt[family], tmp_path / family)
+    shard = _shard(d)
+    data = shard.read_bytes()
+    if how == "truncated":
+        shard.write_bytes(data[: len(data) - 100])
+    elif how == "garbage_header":
+        shard.write_bytes(data[:8] + b"\xff" * 32 + data[40:])
+    else:
+        shard.write_bytes(b"")
+    with pytest.raises(CheckpointError, match=re.escape(str(shard))):
+        load_model(d, LOADER_FAMILY[family])
+
+
+class _FailingReader:
+    """A safe_open handle whose tensor reads fail, as a file changed under the loader would."""
+
+    def __init__(self, inner, fail: str) -> None:
+        self.inner, self.fail = inner, fail
+
+    def __enter__(self):  # noqa: ANN204
+        self.handle = self.inner.__enter__()
+        return self
+
+    def __exit__(self, *exc):  # noqa: ANN002, ANN204
+        return self.inner.__exit__(*exc)
+
+    def keys(self):  # noqa: ANN201
+        return self.handle.keys()
+
+    def get_slice(self, name: str):  # noqa: ANN201
+        if self.fail == "get_slice":
+            raise OSError("simulated read error")
+        return self.handle.get_slice(name)
+
+    def get_tensor(self, name: str):  # noqa: ANN201
+        if self.fail == "get_tensor":
+            from safetensors import SafetensorError
+
+            raise SafetensorError("simulated read error")
+        return self.handle.get_tensor(name)
+
+
+@pytest.mark.parametrize("fail", ["get_slice", "get_tensor"])
+def test_tensor_read_error_is_named(
+    fail: str, ckpt, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = loading.safe_open
+    monkeypatch.setattr(
+        loading, "safe_open", lambda path, **kw: _FailingReader(real(path, **kw), fail)
+    )
+    with pytest.raises(CheckpointError, match=r"model-0000\d-of-0000\d\.safetensors") as info:
+        load_model(ckpt["llada"], "llada")
+    assert str(ckpt["llada"]) in str(info.value) and "simulated read error" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "index", ["{not json", '{"weight_map": ["a", "b"]}', '{"weight_map": {"x": "../../etc/x"}}']
+)
+def test_unreadable_index_is_named(index: str, ckpt, tmp_path: Path) -> None:
+    d = _copy(ckpt["dream"], tmp_path / "index")
+    (d / INDEX).write_text(index)
+    with pytest.raises(CheckpointError, match=re.escape(str(d / INDEX))):
+        load_model(d, "dream")
+
+
+@pytest.mark.parametrize("family", ["llada", "llama"])
+def test_unreadable_config_is_named(family: str, ckpt, tmp_path: Path) -> None:
+    d = _copy(ckpt[family], tmp_path / family)
+    (d / "config.json").write_text('{"model_type": ')
+    with pytest.raises(CheckpointError, match=re.escape(str(d / "config.json"))):
+        load_model(d, LOADER_FAMILY[family])
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("tokenizer.json", '{"version": "1.0", "mod'),
+        ("tokenizer.json", '{"model": {"type": "NoSuchModel"}}'),
+        ("tokenizer_config.json", "{"),
+        ("special_tokens_map.json", "[not json"),
+    ],
+)
+def test_unreadable_tokenizer_is_named(name: str, content: str, ckpt, tmp_path: Path) -> None:
+    d = _copy(ckpt["llada"], tmp_path / "tok")
+    (d / name).write_text(content)
+    with pytest.raises(CheckpointError, match=re.escape(str(d / name))):
+        load_tokenizer(d)
+
+
+def test_missing_tokenizer_is_named(ckpt, tmp_path: Path) -> None:
+    d = _copy(ckpt["llada"], tmp_path / "tok")
+    for p in d.glob("tokenizer*"):
+        p.unlink()
+    with pytest.raises(CheckpointError, match=re.escape(str(d))):
+        load_tokenizer(d)
+
+
+# ----------------------------------------------------- a checkpoint of another family
+
+
+@pytest.mark.parametrize(
+    ("family", "source", "model_type"),
+    [
+        ("llada", "llama", "llama"),  # a LLaMA checkpoint under a llada entry
+        ("llada", "llada", "llama"),  # a LLaDA config claiming to be llama
+        ("ar", "llada", "llada"),
+        ("ar", "dream", "Dream"),
+        ("ar", "llama", "llada"),  # a LLaMA config claiming to be llada
+        ("dream", "llada", "llada"),
+    ],
+)
+def test_other_family_model_type_refused(
+    family: str, source: str, model_type: str, ckpt, tmp_path: Path
+) -> None:
+    d = _copy(ckpt[source], tmp_path / source)
+    _patch_config(d, model_type=model_type)
+    config = d / "config.json"
+    with pytest.raises(CheckpointError, match=re.escape(str(config))) as info:
+        load_model(d, family)
+    assert repr(model_type) in str(info.value) and repr(family) in str(info.value)
+
+    # The same at download time, before the rope check reads family-specific keys.
+    sizes = PRESETS["tiny"][source]
+    model = Model(
+        key="m",
+        label="m",
+        family=family,
+        variant="base",
+        t_train=sizes["max_position"],
+        rope_theta=_config(ckpt[source]).get("rope_theta", 500000.0),
+        head_dim=sizes["hidden"] // sizes["heads"],
+        dtype="float32",
+        demo={"preset": "tiny", "seed": 0},
+    )
+    with pytest.raises(ConfigError, match=re.escape(str(config))) as info:
+        checkpoints._check_declared_rope(model, d)
+    assert repr(model_type) in str(info.value) and repr(family) in str(info.value)
+
+
+def test_declared_rope_check_accepts_each_family(ckpt) -> None:
+    for source, family in LOADER_FAMILY.items():
+        cfg = _config(ckpt[source])
+        theta = cfg.get("rope_theta") or cfg["rope_parameters"]["rope_theta"]
+        sizes = PRESETS["tiny"][source]
+        model = Model(
+            key="m",
+            label="m",
+            family=family,
+            variant="base",
+            t_train=sizes["max_position"],
+            rope_theta=theta,
+            head_dim=sizes["hidden"] // sizes["heads"],
+            dtype="float32",
+        )
+        checkpoints._check_declared_rope(model, ckpt[source])
+
+
+def test_declared_rope_check_names_a_broken_config(ckpt, tmp_path: Path) -> None:
+    d = _copy(ckpt["llada"], tmp_path / "broken")
+    cfg = _config(d)
+    del cfg["d_model"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    model = Model("m", "m", "llada", "base", 256, cfg["rope_theta"], 16, "float32")
+    with pytest.raises(ConfigError, match=re.escape(str(d / "config.json"))):
+        checkpoints._check_declared_rope(model, d)

@@ -19,9 +19,10 @@ import torch
 from longllada import checkpoints, likelihood
 from longllada.config import Model, Run
 from longllada.files import read_json
-from longllada.jobs import partial_path, read_jsonl
+from longllada.jobs import partials, read_jsonl
 from longllada.rope import read_rope
 from longllada.stages import perplexity, qk_states
+from longllada.stages.common import NonFiniteError
 
 SEED = 2025
 CHUNK = 64
@@ -126,7 +127,7 @@ def test_diffusion_ppl_writes_curve_and_chunks(ckpt, document, tmp_path, monkeyp
     assert [c["id"] for c in chunks] == list(range(n_chunks))
     assert [c["context_tokens"] for c in chunks] == [64, 128, 192, 256]
     assert saved["curve"] == likelihood.mc_ppl_curve([c["loss"] for c in chunks], CHUNK)
-    assert not partial_path(perplexity.chunk_progress_path(out)).exists()
+    assert not partials(perplexity.chunk_progress_path(out))
     prov = saved["provenance"]
     assert prov["stage"] == "perplexity" and prov["seed"] == SEED
     assert prov["model"]["key"] == "llada_tiny_base"
@@ -147,7 +148,8 @@ def test_killed_diffusion_ppl_resumes_remaining_chunks_exactly(
         _ppl(ckpt, "llada", document, out)
     assert done == [0, 1]
     assert not out.exists() and not progress.exists()
-    partial = list(read_jsonl(partial_path(progress)))
+    (part,) = partials(progress)
+    partial = list(read_jsonl(part))
     assert [row["id"] for row in partial[1:]] == [0, 1]  # after the settings header
 
     rerun = _count_chunks(monkeypatch)
@@ -155,7 +157,109 @@ def test_killed_diffusion_ppl_resumes_remaining_chunks_exactly(
     assert rerun == [2, 3]  # only the chunks the killed run had not finished
     assert result["curve"] == reference["curve"]  # exactly: per-chunk seeds, no tolerance
     assert read_json(out)["curve"] == reference["curve"]
-    assert not partial_path(progress).exists()
+    assert not partials(progress)
+
+
+def _killed_then_rerun(monkeypatch, run_ppl, change) -> list[int]:
+    """Kill a diffusion PPL job after two chunks, `change()` an input, rerun: the chunks the
+    rerun computes."""
+    _count_chunks(monkeypatch, fail_after=2)
+    with pytest.raises(Killed):
+        run_ppl()
+    change()
+    rerun = _count_chunks(monkeypatch)
+    run_ppl()
+    return rerun
+
+
+def test_changed_document_is_not_resumed(ckpt, document, tmp_path, monkeypatch):
+    """Finding 2: the document's text changes at the same path while a job is half done."""
+    doc = tmp_path / "document.jsonl"
+    doc.write_bytes(document.read_bytes())
+    out = tmp_path / "mc2_chunk64.json"
+    progress = perplexity.chunk_progress_path(out)
+
+    def edit() -> None:
+        text = json.loads(doc.read_text())["context"]
+        doc.write_text(json.dumps({"context": "An edited opening. " + text}) + "\n")
+
+    rerun = _killed_then_rerun(monkeypatch, lambda: _ppl(ckpt, "llada", doc, out), edit)
+    assert rerun == [0, 1, 2, 3]  # nothing of the old text's chunks reused
+    (old,) = partials(progress)  # the old text's two chunks are kept, under their own name
+    header = next(read_jsonl(old))["_settings"]
+    assert (
+        header["inputs"]["document"]
+        != read_json(out)["provenance"]["depends_on"]["inputs"]["document"]
+    )
+    fresh = _ppl(ckpt, "llada", doc, tmp_path / "fresh" / "mc2_chunk64.json")
+    assert read_json(out)["curve"] == fresh["curve"]
+
+
+def test_replaced_local_weights_are_not_resumed(document, tmp_path, monkeypatch):
+    """Finding 2: a local_dir checkpoint's weights are replaced while a job is half done;
+    Snakemake reruns the download check (its fingerprint holds the files' size and mtime),
+    whose manifest then heads the partial."""
+    from longllada import fingerprints
+
+    local = tmp_path / "my_checkpoint"
+    demo_model = _model("llada")
+    checkpoints.build_demo(demo_model, local)
+    model = Model(**{**demo_model.__dict__, "demo": None, "local_dir": str(local)})
+    manifest = tmp_path / "ckpt" / "download.json"
+    checkpoints.materialize(model, local, manifest)
+    state = fingerprints.download(model)
+    out = tmp_path / "mc2_chunk64.json"
+
+    def run_ppl() -> dict:
+        return perplexity.run(
+            model, _run("ppl", model), dict(PPL), manifest, document, out, seed=SEED
+        )
+
+    def replace_weights() -> None:
+        other = Model(**{**demo_model.__dict__, "demo": {"preset": "tiny", "seed": 99}})
+        checkpoints.build_demo(other, tmp_path / "other")
+        for shard in (tmp_path / "other").glob("*.safetensors"):
+            shard.replace(local / shard.name)
+        assert fingerprints.download(model) != state  # what makes Snakemake rerun download
+        checkpoints.materialize(model, local, manifest)
+
+    assert _killed_then_rerun(monkeypatch, run_ppl, replace_weights) == [0, 1, 2, 3]
+
+
+def _nan_checkpoint(tmp_path: Path, key: str) -> tuple[Model, Path]:
+    """A demo checkpoint whose first layer's weights are NaN, through the download check."""
+    from safetensors.torch import load_file, save_file
+
+    model = _model(key)
+    snapshot = checkpoints.build_demo(model, tmp_path / "nan_hub")
+    shard = sorted(snapshot.glob("*.safetensors"))[0]
+    tensors = load_file(shard)
+    name = next(n for n in tensors if "embed" in n or "wte" in n)
+    tensors[name] = torch.full_like(tensors[name], float("nan"))
+    save_file(tensors, shard, metadata={"format": "pt"})
+    manifest = tmp_path / "nan" / "download.json"
+    checkpoints.materialize(model, snapshot, manifest)
+    return model, manifest
+
+
+@pytest.mark.parametrize(
+    ("key", "message"), [("llada", "the loss of chunk 0"), ("llama", "perplexity at 64 tokens")]
+)
+def test_nan_weights_stop_the_job(document, tmp_path, key, message):
+    """Finding 4: a NaN checkpoint used to give a NaN curve, exit 0, written as `NaN`."""
+    model, manifest = _nan_checkpoint(tmp_path, key)
+    out = tmp_path / "out.json"
+    with pytest.raises(NonFiniteError, match=rf"^{model.key}: {message}"):
+        perplexity.run(model, _run("ppl", model), dict(PPL), manifest, document, out, seed=SEED)
+    assert not out.exists()
+
+
+def test_nan_weights_stop_the_qk_job(document, tmp_path):
+    model, manifest = _nan_checkpoint(tmp_path, "llada")
+    out = tmp_path / "len96.npz"
+    with pytest.raises(NonFiniteError, match=rf"^{model.key}: final-layer"):
+        qk_states.run(model, _run("qk_states", model), QK, manifest, document, 0, out, seed=SEED)
+    assert not out.exists()
 
 
 def test_causal_ppl_for_llama(ckpt, document, tmp_path):
@@ -187,7 +291,7 @@ def test_short_document_names_token_counts(ckpt, tmp_path, key, needed):
     with pytest.raises(ValueError, match=rf"has \d+ tokens .* needs {needed}\b"):
         _ppl(ckpt, key, short, out)
     assert not out.exists()
-    assert not partial_path(perplexity.chunk_progress_path(out)).exists()
+    assert not partials(perplexity.chunk_progress_path(out))
 
 
 # ---------------------------------------------------------------------------------- Q/K states

@@ -496,6 +496,66 @@ def test_reference_failure_in_hub_code(tmp_path: Path) -> None:
         verify.run_verify(model, manifest, python, out_file(manifest), device="cpu")
 
 
+SECRETS = {
+    "HF_TOKEN": "hf_secretTokenForTheTest123",
+    "HUGGING_FACE_HUB_TOKEN": "hf_legacySecretToken456",
+    "GITHUB_TOKEN": "ghp_anotherSecret789",
+    "HF_TOKEN_PATH": "/somewhere/token",
+    "HF_STORED_TOKENS_PATH": "/somewhere/stored_tokens",
+}
+
+
+def _assert_no_secrets(env: dict[str, str]) -> None:
+    assert not [k for k in env if k.upper().endswith("_TOKEN")]
+    assert not set(SECRETS) & set(env)
+    assert not [v for v in env.values() if any(s in v for s in SECRETS.values())]
+
+
+def test_hub_code_gets_no_tokens(
+    llada: tuple[Model, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every subprocess the rule starts with the hub-code interpreter gets a scrubbed env.
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LONGLLADA_HARMLESS", "kept")
+    seen: list[dict[str, str]] = []
+
+    def fake_run(cmd, **kwargs):  # noqa: ANN001, ANN202
+        env = kwargs.get("env")
+        seen.append(dict(os.environ) if env is None else env)
+        return subprocess.CompletedProcess(cmd, 1, stdout="", stderr="verify_reference: no\n")
+
+    monkeypatch.setattr(verify.subprocess, "run", fake_run)
+    model, manifest = llada
+    with pytest.raises(verify.VerifyError):
+        verify.run_verify(model, manifest, sys.executable, tmp_path / "v.json", device="cpu")
+    assert len(seen) == 2  # the reference run, then the version query for the message
+    for env in seen:
+        _assert_no_secrets(env)
+        assert env["LONGLLADA_HARMLESS"] == "kept"
+    assert seen[0]["HF_HUB_OFFLINE"] == "1"
+
+
+def test_hub_code_sees_no_tokens_in_its_environ(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The downloaded code itself dumps os.environ: no token reaches it.
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    model, manifest = make_checkpoint(tmp_path, "llada")
+    snapshot = Path(read_json(manifest)["snapshot_dir"])
+    dump = tmp_path / "environ.json"
+    modeling = snapshot / "modeling_ref_llada.py"
+    modeling.write_text(
+        "import json as _json, os as _os\n"
+        f"_json.dump(dict(_os.environ), open({str(dump)!r}, 'w'))\n" + modeling.read_text()
+    )
+    verify.run_verify(model, manifest, sys.executable, out_file(manifest), device="cpu")
+    env = json.loads(dump.read_text())
+    _assert_no_secrets(env)
+    assert env["HF_HUB_OFFLINE"] == "1"
+
+
 def test_missing_env_says_how_to_create_it(llada: tuple[Model, Path], tmp_path: Path) -> None:
     model, manifest = llada
     with pytest.raises(verify.VerifyError, match="quickstart.sh") as err:

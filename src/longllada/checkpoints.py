@@ -14,7 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from longllada import demo, hub, provenance, rope
+from longllada import demo, fingerprints, hub, provenance, rope
 from longllada.config import ConfigError, Model
 from longllada.files import read_json, write_json
 
@@ -43,16 +43,38 @@ def build_demo(model: Model, out_dir: str | Path) -> Path:
 
 
 def model_record(model: Model, manifest: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The model part of provenance: config entry plus the commit actually downloaded."""
-    rec = dataclasses.asdict(model)
+    """The model part of provenance: config entry plus the commit actually downloaded.
+
+    The label is left out: it only names the model in figures, and a result must not carry a
+    name the config may since have changed (figures take labels from the config)."""
+    rec = {k: v for k, v in dataclasses.asdict(model).items() if k != "label"}
     if manifest is not None:
         rec["commit_sha"] = manifest.get("commit_sha")
         rec["snapshot_dir"] = manifest.get("snapshot_dir")
+        rec["checkpoint_sha256"] = manifest_digest(manifest)
     return rec
 
 
+def manifest_digest(manifest: dict[str, Any]) -> str:
+    """One sha256 for a checkpoint's exact bytes: its files' names, sizes and sha256."""
+    files = manifest.get("verification", {}).get("files", [])
+    return fingerprints.digest(fingerprints.canonical(files))
+
+
+def provenance_path(record_path: str | Path) -> Path:
+    """The sidecar with the run facts (time, host, packages) of a manifest or patch record.
+
+    Kept out of download.json and rope_patch.json so that those hold only what later jobs
+    depend on: rerunning a download that finds the same bytes (pinning `main` to the commit it
+    resolved to, touching a local_dir) leaves them byte-identical, and Snakemake's checksum of
+    them then reruns nothing downstream."""
+    record_path = Path(record_path)
+    return record_path.with_name(record_path.stem + ".provenance.json")
+
+
 def materialize(model: Model, snapshot_dir: str | Path, manifest_path: str | Path) -> dict:
-    """Download or check a checkpoint and write its manifest (the rule's output)."""
+    """Download or check a checkpoint and write its manifest (the rule's output) and the
+    manifest's provenance sidecar."""
     watch = provenance.Stopwatch()
     if model.source == "hub":
         log.info("downloading %s@%s into %s", model.hub_id, model.revision, snapshot_dir)
@@ -60,18 +82,57 @@ def materialize(model: Model, snapshot_dir: str | Path, manifest_path: str | Pat
     else:
         manifest = hub.use_local_dir(Path(model.local_dir or snapshot_dir))
     _check_declared_rope(model, Path(manifest["snapshot_dir"]))
+    # download.json holds what later jobs depend on (the bytes, where they are, the commit);
+    # the revision asked for and the run facts go to the sidecar (see provenance_path).
+    requested = manifest.pop("requested_revision", None)
     manifest["model_key"] = model.key
-    manifest["provenance"] = provenance.record(
-        "download", watch=watch, model=model_record(model, manifest)
+    manifest["model"] = {k: getattr(model, k) for k in fingerprints.DOWNLOAD_FIELDS}
+    manifest["checkpoint_sha256"] = manifest_digest(manifest)
+    write_json(
+        provenance_path(manifest_path),
+        provenance.record(
+            "download",
+            watch=watch,
+            model=model_record(model, manifest),
+            requested_revision=requested,
+        ),
     )
     write_json(manifest_path, manifest)
-    log.info("checkpoint %s ready: %s", model.key, manifest["snapshot_dir"])
+    log.info(
+        "checkpoint %s ready: %s (sha256 of its files: %s)",
+        model.key,
+        manifest["snapshot_dir"],
+        manifest["checkpoint_sha256"],
+    )
     return manifest
 
 
 def _check_declared_rope(model: Model, snapshot_dir: Path) -> None:
     # λ and run ids are computed from the config before any download: they must match the file.
-    theta, head_dim = rope.read_rope(json.loads((snapshot_dir / "config.json").read_text()))
+    # The model_type first: rope.read_rope reads family-specific keys, and a checkpoint of
+    # another family must be named as such, not fail on a missing key.
+    from longllada.models.loading import model_type_problem  # torch is loaded already (demo)
+
+    path = snapshot_dir / "config.json"
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"models.{model.key}: {path} cannot be read as JSON: {err}") from err
+    if not isinstance(config, dict):
+        raise ConfigError(f"models.{model.key}: {path} is not a JSON object")
+    problem = model_type_problem(config, model.family)
+    if problem:
+        raise ConfigError(f"models.{model.key} (family {model.family!r}): {path} {problem}")
+    if model.family == "llada":  # read_rope tells LLaDA's keys by model_type, which may be
+        config = config | {"model_type": "llada"}  # absent or spelled "LLaDA" (the loader's rule)
+    try:
+        theta, head_dim = rope.read_rope(config)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError) as err:
+        what = f"lacks the key {err.args[0]!r}" if isinstance(err, KeyError) else f"has {err}"
+        raise ConfigError(
+            f"models.{model.key}: {path} {what}, so its rope_theta and head dim cannot be read "
+            f"(a {model.family} config was expected)"
+        ) from err
     if not math.isclose(theta, model.rope_theta) or head_dim != model.head_dim:
         raise ConfigError(
             f"models.{model.key}: the config says rope_theta={model.rope_theta:g}, "
@@ -84,15 +145,20 @@ def patch(scaling: rope.NtkScaling, manifest_path: str | Path, record_path: str 
     """Write the λ-scaled view next to `record_path`; the record itself is written last."""
     watch = provenance.Stopwatch()
     manifest = read_json(manifest_path)
-    source = {k: manifest.get(k) for k in ("repo_id", "requested_revision", "commit_sha")}
+    source = {
+        k: manifest.get(k) for k in ("model_key", "repo_id", "commit_sha", "checkpoint_sha256")
+    }
     record = rope.patch_checkpoint(
         Path(manifest["snapshot_dir"]), Path(record_path).parent, scaling, source=source
     )
-    record["provenance"] = provenance.record(
-        "rope_patch",
-        watch=watch,
-        model=manifest.get("provenance", {}).get("model"),
-        rope={"old_theta": record["old_theta"], "new_theta": scaling.new_theta},
+    write_json(
+        provenance_path(record_path),
+        provenance.record(
+            "rope_patch",
+            watch=watch,
+            model=manifest.get("model"),
+            rope={"old_theta": record["old_theta"], "new_theta": scaling.new_theta},
+        ),
     )
     write_json(record_path, record)
     log.info(

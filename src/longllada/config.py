@@ -9,6 +9,7 @@ Everything the paper measures is a *run*: (benchmark, model, λ, sampler setting
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,10 @@ import jsonschema
 import yaml
 
 from longllada import rope
+from longllada.benchmarks import longbench
+from longllada.yaml_config import ConfigError, load_config
+
+__all__ = ["ConfigError", "Study", "validate"]
 
 DEFAULT_SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -50,6 +55,8 @@ ID_ABBREV = {
 }
 # "gen_length": as many steps as output tokens (the paper's LongBench setting).
 STEPS_PER_TOKEN = "gen_length"
+# The largest explicit or scaling-law λ (the paper's are <= 55); the schema says the same.
+MAX_LAMBDA = 1e6
 
 GENERATIVE = ("niah", "longbench", "ruler")
 TABLE_KINDS = ("longbench_table", "ruler_table")
@@ -62,10 +69,6 @@ KIND_BENCHMARKS = {
     "longbench_table": ("longbench",),
     "ruler_table": ("ruler",),
 }
-
-
-class ConfigError(ValueError):
-    """A config that cannot be run; the message names the offending key."""
 
 
 @dataclass(frozen=True)
@@ -134,13 +137,45 @@ def setting_id(ntk_lambda: float, sampler: dict[str, Any], family: str) -> str:
             continue
         value = sampler[key]
         if key in ALWAYS_IN_ID[family] or value != defaults.get(key):
-            text = "gen" if value == STEPS_PER_TOKEN else f"{value:g}" if _is_num(value) else value
-            parts.append(f"{ID_ABBREV[key]}{text}")
+            parts.append(f"{ID_ABBREV[key]}{_id_text(value)}")
     return "_".join(parts)
+
+
+def _id_text(value: Any) -> str:
+    """A sampler value in a run id. Numbers are written as λ is: exactly (no two settings share
+    an id) and never with an exponent ("1e-05" would not match the setting wildcard)."""
+    if value == STEPS_PER_TOKEN:
+        return "gen"
+    return rope.format_lambda(value) if _is_num(value) else str(value)
 
 
 def _is_num(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def llada_steps_problem(
+    max_new_tokens: int, block_length: int, steps: int, what: str = "the answer"
+) -> str | None:
+    """Why LLaDA's sampler would refuse these settings at generation time, or None.
+
+    As `longllada.sampling.llada` does it (not imported here: it needs torch): the answer is
+    rounded up to whole blocks (`official_gen_length`), the steps are capped at that length
+    (`StepsPolicy`), and the steps must split evenly over the blocks (`generate`).
+    """
+    gen_length = -(-max_new_tokens // block_length) * block_length
+    blocks = gen_length // block_length
+    used = min(steps, gen_length)
+    if used % blocks == 0:
+        return None
+    return (
+        f"{steps} steps cannot be split evenly over the LLaDA blocks of {what}: max_new_tokens "
+        f"{max_new_tokens} is decoded as {gen_length} tokens, {blocks} blocks of block_length "
+        f"{block_length}; use a multiple of {blocks} steps (or at least {gen_length})"
+    )
 
 
 def _where(path: Iterable[Any]) -> str:
@@ -179,6 +214,7 @@ class Study:
         self.checkpoint_dir: str = config.get("checkpoint_dir", "results/checkpoints")
         self.ntk_variant: str = config.get("ntk_variant", "paper")
         self.benchmarks: dict[str, dict[str, Any]] = config["benchmarks"]
+        self._check_family_samplers()
         self.models = {key: self._model(key, spec) for key, spec in config["models"].items()}
         # (model, λ) -> the scaling-law record the patch rule writes
         self.patches: dict[tuple[str, float], rope.NtkScaling] = {}
@@ -186,7 +222,12 @@ class Study:
         self.runs: dict[tuple[str, str, str], Run] = {}
         for target in self.targets.values():
             for run in target.runs:
-                self.runs.setdefault((run.benchmark, run.model, run.setting), run)
+                known = self.runs.setdefault((run.benchmark, run.model, run.setting), run)
+                if known != run:
+                    raise ConfigError(
+                        f"targets.{target.name}: two different {run.benchmark} runs of "
+                        f"{run.model} share the setting id {run.setting!r}"
+                    )
         self.data: dict[str, str] = config.get("data", {})
         needs_document = sorted({r.benchmark for r in self.runs.values()} & {"ppl", "qk_states"})
         ppl = self.benchmarks.get("ppl")
@@ -202,8 +243,7 @@ class Study:
 
     @classmethod
     def from_file(cls, path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> Study:
-        with open(path) as f:
-            return cls(yaml.safe_load(f), schema_path)
+        return cls(load_config(path), schema_path)
 
     # --- building ------------------------------------------------------------------------
 
@@ -216,7 +256,23 @@ class Study:
             )
         if "hub_id" in spec and "revision" not in spec:
             raise ConfigError(f"models.{key}.revision: required with hub_id (pin a commit sha)")
+        if not math.isfinite(spec["rope_theta"]):  # the schema's exclusiveMinimum lets NaN by
+            raise ConfigError(
+                f"models.{key}.rope_theta: {spec['rope_theta']} is not a finite number"
+            )
         return Model(key=key, **spec)
+
+    def _check_family_samplers(self) -> None:
+        """A benchmark's per-family sampler may only set keys that family's sampler takes."""
+        for bench, cfg in self.benchmarks.items():
+            for family, settings in cfg.get("sampler", {}).items():
+                for key in settings:
+                    if key not in PAPER_SAMPLERS[family]:
+                        known = ", ".join(PAPER_SAMPLERS[family])
+                        raise ConfigError(
+                            f"benchmarks.{bench}.sampler.{family}.{key}: not a {family} sampler "
+                            f"setting ({known})"
+                        )
 
     def _target(self, name: str, spec: dict[str, Any]) -> Target:
         kind = spec["kind"]
@@ -235,7 +291,22 @@ class Study:
             target.runs.extend(self._expand(group, where))
         if KIND_BENCHMARKS[kind] and not target.runs:
             raise ConfigError(f"targets.{name}.runs: a {kind} target needs at least one run")
+        self._check_labels(target)
         return target
+
+    def _check_labels(self, target: Target) -> None:
+        """The models of one target label its curves, panels or rows: they must differ."""
+        keys = dict.fromkeys([*target.spec.get("models", []), *(r.model for r in target.runs)])
+        by_label: dict[str, str] = {}
+        for key in keys:
+            label = self.models[key].label
+            if label in by_label:
+                raise ConfigError(
+                    f"targets.{target.name}: models {by_label[label]!r} and {key!r} have the "
+                    f"same label {label!r}; their curves or rows would collide (give each model "
+                    "its own label under models)"
+                )
+            by_label[label] = key
 
     def _check_model(self, key: str, where: str) -> Model:
         if key not in self.models:
@@ -260,11 +331,24 @@ class Study:
 
     def _scaling(self, model: Model, entry: Any, where: str) -> rope.NtkScaling:
         b, d, t = model.rope_theta, model.head_dim, model.t_train
-        if isinstance(entry, dict):
-            variant = entry.get("variant", self.ntk_variant)
-            scaling = rope.scaling_for_target(b, d, t, entry["target"], variant)
-        else:
-            scaling = rope.scaling_for_lambda(b, d, t, float(entry), self.ntk_variant)
+        if not isinstance(entry, dict) and not (1 <= float(entry) <= MAX_LAMBDA):
+            # The schema's minimum/maximum let NaN through.
+            raise ConfigError(
+                f"{where}: λ {entry!r} must be a finite number in [1, {MAX_LAMBDA:g}]"
+            )
+        try:
+            if isinstance(entry, dict):
+                variant = entry.get("variant", self.ntk_variant)
+                scaling = rope.scaling_for_target(b, d, t, entry["target"], variant)
+            else:
+                scaling = rope.scaling_for_lambda(b, d, t, float(entry), self.ntk_variant)
+        except (ValueError, OverflowError) as e:
+            raise ConfigError(f"{where}: {e}") from None
+        if not scaling.ntk_lambda <= MAX_LAMBDA:
+            raise ConfigError(
+                f"{where}: the scaling law gives λ = {scaling.ntk_lambda:g} for target "
+                f"{scaling.t_target} ({model.key}), above the maximum {MAX_LAMBDA:g}"
+            )
         if scaling.ntk_lambda != 1:
             known = self.patches.get((model.key, scaling.ntk_lambda))
             # Keep the record that says which target length the λ came from.
@@ -288,6 +372,8 @@ class Study:
         for combo in itertools.product(*sweeps.values()):
             settings = {**base, **dict(zip(sweeps, combo, strict=True))}
             self._check_sampler(settings, model.family, where)
+            if model.family == "llada":
+                self._check_blocks(settings, bench, where)
             out.append(tuple(sorted(settings.items())))
         return out
 
@@ -298,19 +384,41 @@ class Study:
                 choices = ", ".join(SAMPLER_CHOICES[key])
                 raise ConfigError(f"{where}.sampler.{key}: {value!r} is not one of {choices}")
         steps = settings["steps"]
-        if steps != STEPS_PER_TOKEN and not (isinstance(steps, int) and steps >= 1):
+        if steps != STEPS_PER_TOKEN and not (_is_int(steps) and steps >= 1):
             raise ConfigError(
                 f"{where}.sampler.steps: {steps!r} is not a positive integer or {STEPS_PER_TOKEN!r}"
             )
         if family == "llada" and not (
-            isinstance(settings["block_length"], int) and settings["block_length"] >= 1
+            _is_int(settings["block_length"]) and settings["block_length"] >= 1
         ):
             raise ConfigError(f"{where}.sampler.block_length: must be a positive integer")
         for key in ("temperature", "cfg_scale"):
-            if key in settings and not (_is_num(settings[key]) and settings[key] >= 0):
-                raise ConfigError(f"{where}.sampler.{key}: must be a number >= 0")
+            value = settings.get(key, 0)
+            if not (_is_num(value) and math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{where}.sampler.{key}: must be a finite number >= 0")
         if "top_p" in settings and not (_is_num(settings["top_p"]) and 0 < settings["top_p"] <= 1):
             raise ConfigError(f"{where}.sampler.top_p: must be in (0, 1]")
+
+    def _check_blocks(self, settings: dict[str, Any], bench: str, where: str) -> None:
+        """LLaDA's steps must split evenly over the answer's blocks, for every answer length."""
+        steps, block = settings["steps"], settings["block_length"]
+        if steps == STEPS_PER_TOKEN:
+            return  # one step per generated token: always whole blocks
+        cfg = self.benchmarks[bench]
+        if bench in ("niah", "ruler"):
+            lengths = [(f"{bench} answers", cfg["max_new_tokens"])]
+        elif bench == "longbench":
+            lengths = [
+                (f"longbench subset {name} answers", longbench.SUBSETS[name].max_new_tokens)
+                for name in cfg["subsets"]
+                if name in longbench.SUBSETS
+            ]
+        else:
+            return
+        for what, max_new_tokens in lengths:
+            problem = llada_steps_problem(max_new_tokens, block, steps, what)
+            if problem:
+                raise ConfigError(f"{where}.sampler.steps: {problem}")
 
     # --- files -----------------------------------------------------------------------------
 

@@ -4,27 +4,54 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON via a temporary file and an atomic rename (a killed job leaves no torn file)."""
+    """Write JSON via a temporary file and an atomic rename (a killed job leaves no torn file).
+
+    The JSON is strict: NaN and inf raise ValueError (naming `path`) instead of reaching the file
+    as the non-standard token NaN. The file gets the mode a plain open() would give it (0o666
+    less the umask, or the directory's default ACL), so group members can read shared results.
+    """
     path = Path(path)
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False) + "\n"
+    except ValueError as err:
+        raise ValueError(
+            f"{path}: a non-finite number (NaN or inf) cannot be written as JSON: {err}"
+        ) from None
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file sits in the same directory, so os.replace is a rename on one filesystem.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=2, sort_keys=True)
-            f.write("\n")
+            f.write(text)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_temporary(path: Path) -> tuple[int, Path]:
+    """A new, exclusively created file next to `path`, opened for writing.
+
+    Unlike tempfile.mkstemp (always 0o600), the file is created with mode 0o666 and the kernel
+    applies the process umask, exactly as for open(path, "w"); no umask is read or changed.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    flags |= getattr(os, "O_NOFOLLOW", 0)
+    for _ in range(100):
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary file name next to {path}")
 
 
 def read_json(path: str | Path) -> Any:

@@ -79,6 +79,20 @@ DEFAULT_IGNORE_PATTERNS: tuple[str, ...] = (
 SINGLE_WEIGHTS = "model.safetensors"
 INDEX_FILE = "model.safetensors.index.json"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
+# JSON files that loaders (ours, transformers, tokenizers) read as objects: anything else in
+# them is as broken as a syntax error. Every *.json verified is parsed; these must be objects.
+_JSON_OBJECT_FILES = frozenset(
+    {
+        "config.json",
+        INDEX_FILE,
+        "generation_config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "added_tokens.json",
+        "preprocessor_config.json",
+    }
+)
 
 # Where fetch_snapshot keeps the hub metadata it verified against, so that a later run with
 # HF_HUB_OFFLINE=1 can still check hashes and report the commit. Inside local_dir/.cache, next to
@@ -465,12 +479,7 @@ def verify_checkpoint(
     config_path = root / "config.json"
     if not config_path.is_file():
         raise DownloadError(f"config.json is missing from {root}.")
-    try:
-        config = json.loads(config_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise DownloadError(f"config.json in {root} is not valid JSON: {err}") from err
-    if not isinstance(config, dict):
-        raise DownloadError(f"config.json in {root} is not a JSON object.")
+    _read_json_file(root, "config.json")
 
     shards, n_tensors, total_bytes = _verify_weights(root)
 
@@ -481,9 +490,17 @@ def verify_checkpoint(
             f"No tokenizer in {root}: expected {' or '.join(TOKENIZER_FILES)} (or a *.tiktoken)."
         )
 
+    listed = _listed_files(root, patterns)
+    # Every JSON file a loader may read later (tokenizer_config.json, generation_config.json,
+    # ...) is parsed now, so that a torn one fails here, by name, and not in a GPU job.
+    for name in listed:
+        if name.endswith(".json") and name not in ("config.json", INDEX_FILE):
+            _read_json_file(root, name)
+    _check_tokenizer(root)
+
     files = [
         {"name": name, "size": (root / name).stat().st_size, "sha256": sha256_of(name)}
-        for name in _listed_files(root, patterns)
+        for name in listed
     ]
     return {"files": files, "n_tensors": n_tensors, "total_bytes": total_bytes, "shards": shards}
 
@@ -499,11 +516,8 @@ def _verify_weights(root: Path) -> tuple[list[str], int, int]:
     if not index_path.is_file():
         raise DownloadError(f"No weights in {root}: expected {SINGLE_WEIGHTS} or {INDEX_FILE}.")
 
-    try:
-        index = json.loads(index_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as err:
-        raise DownloadError(f"{INDEX_FILE} is not valid JSON: {err}") from err
-    weight_map = index.get("weight_map") if isinstance(index, dict) else None
+    index = _read_json_file(root, INDEX_FILE)
+    weight_map = index.get("weight_map")
     if not isinstance(weight_map, dict) or not weight_map:
         raise DownloadError(f"{INDEX_FILE} has no weight_map.")
     for tensor, shard in weight_map.items():
@@ -558,6 +572,36 @@ def _verify_weights(root: Path) -> tuple[list[str], int, int]:
         # Typically shards of an older revision left in a re-used local_dir; loaders ignore them.
         log.warning("%s: safetensors files not in %s: %s", root, INDEX_FILE, ", ".join(stray))
     return shard_names, n_tensors, total_bytes
+
+
+def _read_json_file(root: Path, name: str) -> Any:
+    """Parse root/name as strict UTF-8 JSON; DownloadError naming the file if it is not."""
+    path = root / name
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as err:  # includes UnicodeDecodeError
+        raise DownloadError(f"{name} in {root} is not valid JSON: {err}") from err
+    except OSError as err:
+        raise DownloadError(f"{name} in {root} cannot be read: {err}") from err
+    if Path(name).name in _JSON_OBJECT_FILES and not isinstance(data, dict):
+        raise DownloadError(f"{name} in {root} is not a JSON object.")
+    return data
+
+
+def _check_tokenizer(root: Path) -> None:
+    """Load tokenizer.json with the `tokenizers` library, as transformers will in the jobs."""
+    path = root / "tokenizer.json"
+    if not path.is_file():
+        return
+    from tokenizers import Tokenizer  # only needed here; a transformers dependency
+
+    try:
+        Tokenizer.from_file(str(path))
+    except Exception as err:  # tokenizers raises a bare Exception for a bad file
+        raise DownloadError(
+            f"tokenizer.json in {root} cannot be loaded by the tokenizers library: "
+            f"{_first_line(err)}"
+        ) from err
 
 
 def _read_safetensors_header(path: Path, name: str) -> dict[str, int]:

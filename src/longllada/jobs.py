@@ -1,26 +1,59 @@
 """The resumable per-sample job loop: prompts in, one JSONL line per finished sample out.
 
-While a job runs, finished samples are appended to `<output>.partial` and flushed one by one;
-the final file appears only by an atomic rename once every sample is done. A job killed by
-SLURM (timeout, preemption, scancel) therefore leaves no output at all, and its rerun skips
-the samples already in the partial file.
+While a job runs, finished samples are appended to a partial file beside the output and flushed
+one by one; the final file appears only by an atomic rename once every sample is done. A job
+killed by SLURM (timeout, preemption, scancel) therefore leaves no output at all, and its rerun
+skips the samples already in the partial file.
+
+A partial file is named after its header, the fingerprint of everything its samples depend on
+(`<output>.<hash>.partial`): a job under other settings or inputs writes a partial of its own
+and never touches another's, so switching settings A -> B -> A loses nothing, and going back
+to A resumes A's work. While a job runs it holds an exclusive lock on its output
+(`<output>.lock`, naming the holder): a second writer, e.g. a rerun while an orphaned job of a
+killed `snakemake` still runs, stops with a message that names the first.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
+import hashlib
 import json
 import logging
 import os
+import socket
+import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
 
+SETTINGS_KEY = "_settings"
+PROGRESS_EVERY_S = 60.0  # a progress line at most this often (and at the first sample)
 
-def partial_path(output: str | Path) -> Path:
+
+def header_digest(settings: dict[str, Any] | None) -> str:
+    text = json.dumps(settings or {}, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def partial_path(output: str | Path, settings: dict[str, Any] | None = None) -> Path:
+    """The partial file of `output` under `settings` (its header)."""
     output = Path(output)
-    return output.with_name(output.name + ".partial")
+    return output.with_name(f"{output.name}.{header_digest(settings)}.partial")
+
+
+def partials(output: str | Path) -> list[Path]:
+    """Every partial file of `output`, whatever settings wrote it."""
+    output = Path(output)
+    return sorted(output.parent.glob(f"{output.name}.*.partial"))
+
+
+def lock_path(output: str | Path) -> Path:
+    output = Path(output)
+    return output.with_name(f"{output.name}.lock")
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -33,28 +66,123 @@ def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
                     raise ValueError(f"{path}:{n}: not a JSON line ({e.msg})") from None
 
 
-SETTINGS_KEY = "_settings"
+def dumps_strict(row: Any, where: str) -> str:
+    """One JSON line; NaN or inf stop the job instead of reaching a file as `NaN`."""
+    try:
+        return json.dumps(row, ensure_ascii=False, sort_keys=True, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{where}: a non-finite number (NaN or inf) in {row!r}") from None
+
+
+class OutputLocked(RuntimeError):
+    """Another process is writing the same output."""
+
+
+class OutputLock:
+    """An exclusive, non-blocking lock on one output, held for a job's whole life.
+
+    flock: on Linux NFS it is carried out as a lock on the server, so it holds across the
+    nodes of a cluster (Lustre needs its `flock` mount option). The lock file names its holder
+    (host, pid, SLURM job, start time) for the message a second writer gets.
+    """
+
+    def __init__(self, output: str | Path) -> None:
+        self.output = Path(output)
+        self.path = lock_path(output)
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:
+                os.close(fd)
+                if e.errno in (errno.EACCES, errno.EAGAIN, errno.EWOULDBLOCK):
+                    raise OutputLocked(self._held_message()) from None
+                if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS):
+                    log.warning("%s: this file system has no locks (%s); not locked", self.path, e)
+                    return
+                raise
+            # The holder before us may have removed the file between our open and our lock:
+            # then we hold a lock on a deleted file, and must lock the one at the path.
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        holder = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "slurm_job_id": os.environ.get("SLURM_JOB_ID"),
+            "since": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        }
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+        self._fd = fd
+
+    def _held_message(self) -> str:
+        try:
+            holder = json.loads(self.path.read_text())
+            who = f"pid {holder['pid']} on {holder['host']}"
+            if holder.get("slurm_job_id"):
+                who += f" (SLURM job {holder['slurm_job_id']})"
+            who += f", since {holder['since']}"
+        except (OSError, ValueError, KeyError, TypeError):
+            who = "another process"
+        return (
+            f"{self.output} is being written by {who}: two jobs must not write one output. "
+            "It is typically a job left running by a snakemake that was killed: wait for it to "
+            "finish, or stop it (kill / scancel), then run snakemake again "
+            f"(lock file: {self.path})"
+        )
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        # Unlink while still holding the lock: a newcomer then re-opens a fresh file.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        os.close(self._fd)
+        self._fd = None
+
+    def __enter__(self) -> OutputLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
 
 
 class JsonlCheckpoint:
     """Append-only record of finished samples, keyed by a sample id.
 
-    `settings` (anything that changes a sample's result: sampler, seed, dtype, model commit...)
-    heads the partial file; a partial written under other settings is set aside as
-    `<partial>.stale`, never mixed into the new run.
+    `settings` (anything that changes a sample's result: sampler, seed, dtype, the inputs'
+    sha256...) heads the partial file and names it; partials of other settings are left alone.
     """
 
     def __init__(
         self, output: str | Path, key: str = "id", settings: dict[str, Any] | None = None
     ) -> None:
         self.output = Path(output)
-        self.partial = partial_path(output)
         self.key = key
-        self.settings = json.loads(json.dumps(settings or {}, sort_keys=True))
+        self.settings = json.loads(json.dumps(settings or {}, sort_keys=True, allow_nan=False))
+        self.partial = partial_path(output, self.settings)
         self.done: dict[Any, dict[str, Any]] = {}
         self._load()
 
     def _load(self) -> None:
+        others = [p for p in partials(self.output) if p != self.partial]
+        if others:
+            log.info(
+                "%s: keeping %d partial file(s) of other settings: %s",
+                self.output,
+                len(others),
+                ", ".join(p.name for p in others),
+            )
         if not self.partial.exists():
             return
         valid_bytes = 0
@@ -74,17 +202,10 @@ class JsonlCheckpoint:
                     continue
                 self.done[row[self.key]] = row
         if valid_bytes and header != self.settings:
-            stale = self.partial.with_name(self.partial.name + ".stale")
-            log.warning(
-                "%s was written under other settings (%s, now %s): moved to %s, starting over",
-                self.partial,
-                header,
-                self.settings,
-                stale,
+            # Same name, other header: a hash collision or a hand-edited file. Never mix.
+            raise RuntimeError(
+                f"{self.partial} has a header that does not match its name; move it away"
             )
-            os.replace(self.partial, stale)
-            self.done = {}
-            return
         if valid_bytes != self.partial.stat().st_size:
             log.warning("dropping a torn last line of %s", self.partial)
             with open(self.partial, "r+b") as f:
@@ -93,12 +214,13 @@ class JsonlCheckpoint:
             log.info("resuming %s: %d samples already done", self.output, len(self.done))
 
     def append(self, row: dict[str, Any]) -> None:
+        line = dumps_strict(row, f"{self.output}: sample {row.get(self.key)!r}")
         self.partial.parent.mkdir(parents=True, exist_ok=True)
         new = not self.partial.exists() or self.partial.stat().st_size == 0
         with open(self.partial, "a") as f:
             if new:
                 f.write(json.dumps({SETTINGS_KEY: self.settings}, sort_keys=True) + "\n")
-            f.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+            f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
         self.done[row[self.key]] = row
@@ -111,11 +233,39 @@ class JsonlCheckpoint:
         tmp = self.output.with_name(f".{self.output.name}.tmp")
         with open(tmp, "w") as f:
             for k in order:
-                f.write(json.dumps(self.done[k], ensure_ascii=False, sort_keys=True) + "\n")
+                f.write(dumps_strict(self.done[k], f"{self.output}: sample {k!r}") + "\n")
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, self.output)
-        self.partial.unlink()
+        self.partial.unlink(missing_ok=True)
+
+
+class Progress:
+    """done / total, rate and ETA in the job's log, at most once a minute."""
+
+    def __init__(self, what: str, total: int, already: int) -> None:
+        self.what, self.total, self.already = what, total, already
+        self.t0 = time.monotonic()
+        self.last = -float("inf")
+        self.now_done = 0
+
+    def step(self) -> None:
+        self.now_done += 1
+        t = time.monotonic()
+        done = self.already + self.now_done
+        if t - self.last < PROGRESS_EVERY_S and done < self.total and self.now_done > 1:
+            return
+        self.last = t
+        rate = self.now_done / max(t - self.t0, 1e-9) * 60
+        eta = (self.total - done) / rate if rate > 0 else float("inf")
+        log.info(
+            "%s: %d/%d done, %.2f per minute, ETA %s",
+            self.what,
+            done,
+            self.total,
+            rate,
+            f"{eta:.1f} min" if eta != float("inf") else "unknown",
+        )
 
 
 def run_resumable(
@@ -127,20 +277,21 @@ def run_resumable(
 ) -> int:
     """Apply `process` to every sample not yet done; return how many were computed now.
 
-    `settings`: what the results depend on; a partial file from other settings is not reused.
+    `settings`: what the results depend on; only a partial file written under the same
+    settings is resumed. The output is locked for the whole call.
     """
     samples = list(samples)
     ids = [s[key] for s in samples]
     if len(set(ids)) != len(ids):
         raise ValueError(f"sample ids in {output} are not unique")
-    ckpt = JsonlCheckpoint(output, key, settings)
-    computed = 0
-    for sample in samples:
-        if sample[key] in ckpt.done:
-            continue
-        row = process(sample)
-        row.setdefault(key, sample[key])
-        ckpt.append(row)
-        computed += 1
-    ckpt.finalize(ids)
-    return computed
+    with OutputLock(output):
+        ckpt = JsonlCheckpoint(output, key, settings)
+        todo = [s for s in samples if s[key] not in ckpt.done]
+        progress = Progress(Path(output).name, len(samples), len(samples) - len(todo))
+        for sample in todo:
+            row = process(sample)
+            row.setdefault(key, sample[key])
+            ckpt.append(row)
+            progress.step()
+        ckpt.finalize(ids)
+    return len(todo)

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from longllada.files import write_json
@@ -104,9 +106,33 @@ def scaling_for_lambda(
     )
 
 
+LAMBDA_TEXT = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 def format_lambda(ntk_lambda: float) -> str:
-    """λ as it appears in run ids and paths: 4 -> '4', 2.5 -> '2.5'."""
-    return f"{ntk_lambda:g}"
+    """λ as it appears in run ids and paths: 4 -> '4', 2.5 -> '2.5', never an exponent.
+
+    The text round-trips: ``float(format_lambda(x)) == x`` for every finite x >= 0 (integers as
+    digits, others as the shortest repr written out positionally), so a path's λ finds its run
+    and its patch again (`parse_lambda`, the rope_patch rule's ``float(w.ntk)``), and it matches
+    the ``[0-9.]+`` wildcard. Sampler numbers in run ids are written the same way.
+    """
+    value = float(ntk_lambda)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"cannot write {ntk_lambda!r} into a run id (need a finite number >= 0)")
+    if value.is_integer():
+        return str(int(value))
+    text = repr(value)
+    if "e" in text:  # below 1e-4: repr uses an exponent; write the same digits positionally
+        text = format(Decimal(text), "f")
+    return text
+
+
+def parse_lambda(text: str) -> float:
+    """The λ a run id or path names (the inverse of `format_lambda`)."""
+    if not LAMBDA_TEXT.fullmatch(text):
+        raise ValueError(f"{text!r} is not a λ as run ids write it (digits, optionally .digits)")
+    return float(text)
 
 
 # --- the checkpoint patch -------------------------------------------------------------------

@@ -65,6 +65,25 @@ _HOW_TO_CREATE = (
     "-f envs/hubcode.yaml -p .venv-hubcode), or point config verify.python at its interpreter"
 )
 _STDERR_LINES = 40  # lines of the reference's stderr quoted in an error message
+# Variables a subprocess running downloaded hub code must never see: credentials (HF_TOKEN,
+# HUGGING_FACE_HUB_TOKEN, any other *_TOKEN) and where a stored token would be read from.
+_SECRET_SUFFIXES = ("_TOKEN", "_TOKEN_PATH", "_TOKENS_PATH", "_API_KEY", "_SECRET", "_PASSWORD")
+
+
+def hubcode_env(**overrides: str) -> dict[str, str]:
+    """The environment for a subprocess that runs the hub-code interpreter: this process's,
+    less PYTHONPATH and every credential variable (see _SECRET_SUFFIXES), plus `overrides`.
+
+    The checkpoint is local and the child runs offline, so it needs no token; downloaded code
+    must not be handed one.
+    """
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.upper().endswith(_SECRET_SUFFIXES) and name != "PYTHONPATH"
+    }
+    env.update(overrides)
+    return env
 
 
 class VerifyError(RuntimeError):
@@ -209,7 +228,12 @@ def _env_versions(python: str) -> str:
     )
     try:
         res = subprocess.run(
-            [python, "-c", code], capture_output=True, text=True, timeout=60, check=False
+            [python, "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=hubcode_env(),
+            check=False,
         )
     except (OSError, subprocess.SubprocessError) as err:
         return f"cannot run it: {err}"
@@ -253,13 +277,15 @@ def run_reference(
         "--device",
         device,
     ]
-    env = dict(os.environ)
-    env.pop("PYTHONPATH", None)  # the reference sees only its own environment
-    # The hub code is copied into a private modules cache (no clash between concurrent jobs, no
-    # write to $HOME on a compute node); the checkpoint is local, so no network either.
-    env["HF_MODULES_CACHE"] = str(workdir / "hf_modules")
-    env["HF_HUB_OFFLINE"] = "1"
-    env["TRANSFORMERS_OFFLINE"] = "1"
+    # No PYTHONPATH (the reference sees only its own environment) and no tokens (it runs the
+    # checkpoint's downloaded code). The hub code is copied into a private modules cache (no
+    # clash between concurrent jobs, no write to $HOME on a compute node); the checkpoint is
+    # local, so no network either.
+    env = hubcode_env(
+        HF_MODULES_CACHE=str(workdir / "hf_modules"),
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+    )
     where = f"the hub-code environment ({python})"
     log.info("reference: %s", " ".join(cmd))
     try:

@@ -2,7 +2,7 @@
 # exposes it to the rules.
 from pathlib import Path
 
-from longllada import budget, targets
+from longllada import budget, fingerprints, targets
 from longllada.config import Study
 
 study = Study(
@@ -98,3 +98,19 @@ def target_models(w):
     """Params function: the config entries of the models a target's runs use."""
     keys = dict.fromkeys(r.model for r in study.targets[w.name].runs)
     return [study.models[k] for k in keys]
+
+
+def depends_on(kind):
+    """Params function: the canonical text of everything a job's output depends on.
+
+    Snakemake fingerprints only builtin-typed params; this string is what makes a change of
+    the config rerun exactly the jobs it affects (longllada.fingerprints)."""
+    return lambda w: fingerprints.canonical(
+        fingerprints.for_job(study, kind, dict(w.items()))
+    )
+
+
+def published_input(w):
+    """Input function: the paper's numbers a target draws beside ours, when it names them."""
+    published = study.targets[w.name].spec.get("published")
+    return [published] if published else []

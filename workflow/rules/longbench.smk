@@ -17,6 +17,7 @@ rule longbench_prompts:
         settings=study.benchmarks.get("longbench"),
         data=config.get("data", {}).get("longbench"),
         seed=study.seed,
+        depends_on=depends_on("longbench:prompts"),
     script:
         "../../scripts/pending.py"
 
@@ -41,6 +42,7 @@ rule longbench_generate:
         run=run_of("longbench"),
         settings=study.benchmarks.get("longbench"),
         seed=study.seed,
+        depends_on=depends_on("longbench:generate"),
     script:
         "../../scripts/pending.py"
 
@@ -60,5 +62,6 @@ rule longbench_score:
     params:
         run=run_of("longbench"),
         settings=study.benchmarks.get("longbench"),
+        depends_on=depends_on("longbench:score"),
     script:
         "../../scripts/pending.py"

@@ -11,6 +11,7 @@ rule demo_checkpoint:
         "../../envs/longllada.yaml"
     params:
         model=lambda w: study.models[w.model],
+        depends_on=depends_on("demo_checkpoint"),
     script:
         "../../scripts/demo_checkpoint.py"
 
@@ -20,7 +21,8 @@ rule download:
     input:
         download_input,
     output:
-        f"{CKPT}/{{model}}/download.json",
+        manifest=f"{CKPT}/{{model}}/download.json",
+        provenance=f"{CKPT}/{{model}}/download.provenance.json",
     log:
         "logs/download/{model}.log",
     localrule: True
@@ -29,6 +31,7 @@ rule download:
     params:
         model=lambda w: study.models[w.model],
         snapshot_dir=lambda w, input: (input[0] if input else f"{CKPT}/{w.model}/hub"),
+        depends_on=depends_on("download"),
     script:
         "../../scripts/download.py"
 
@@ -37,7 +40,8 @@ rule rope_patch:
     input:
         f"{CKPT}/{{model}}/download.json",
     output:
-        f"{CKPT}/{{model}}/ntk{{ntk}}/rope_patch.json",
+        record=f"{CKPT}/{{model}}/ntk{{ntk}}/rope_patch.json",
+        provenance=f"{CKPT}/{{model}}/ntk{{ntk}}/rope_patch.provenance.json",
     log:
         "logs/rope_patch/{model}_ntk{ntk}.log",
     localrule: True
@@ -45,5 +49,6 @@ rule rope_patch:
         "../../envs/longllada.yaml"
     params:
         scaling=lambda w: study.patches[(w.model, float(w.ntk))],
+        depends_on=depends_on("rope_patch"),
     script:
         "../../scripts/rope_patch.py"

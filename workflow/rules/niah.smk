@@ -15,6 +15,7 @@ rule niah_prompts:
         settings=study.benchmarks.get("niah"),
         data=config.get("data", {}).get("needlebench"),
         seed=study.seed,
+        depends_on=depends_on("niah:prompts"),
     script:
         "../../scripts/pending.py"
 
@@ -39,6 +40,7 @@ rule niah_generate:
         run=run_of("niah"),
         settings=study.benchmarks.get("niah"),
         seed=study.seed,
+        depends_on=depends_on("niah:generate"),
     script:
         "../../scripts/pending.py"
 
@@ -58,5 +60,6 @@ rule niah_score:
     params:
         run=run_of("niah"),
         settings=study.benchmarks.get("niah"),
+        depends_on=depends_on("niah:score"),
     script:
         "../../scripts/pending.py"

@@ -14,6 +14,7 @@ rule figure_rope_coverage:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        depends_on=depends_on("figure"),
         models=lambda w: [study.models[m] for m in study.targets[w.name].spec["models"]],
     script:
         "../../scripts/figure_rope_coverage.py"
@@ -21,7 +22,8 @@ rule figure_rope_coverage:
 
 rule figure_perplexity:
     input:
-        target_inputs,
+        results=target_inputs,
+        published=published_input,
     output:
         "paper_figures/{name}.pdf",
     log:
@@ -32,6 +34,7 @@ rule figure_perplexity:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        depends_on=depends_on("figure"),
         models=target_models,
     script:
         "../../scripts/figure_perplexity.py"
@@ -39,7 +42,8 @@ rule figure_perplexity:
 
 rule figure_niah:
     input:
-        target_inputs,
+        results=target_inputs,
+        published=published_input,
     output:
         "paper_figures/{name}.pdf",
     log:
@@ -50,13 +54,15 @@ rule figure_niah:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        depends_on=depends_on("figure"),
     script:
         "../../scripts/pending.py"
 
 
 rule figure_tsne:
     input:
-        target_inputs,
+        results=target_inputs,
+        published=published_input,
     output:
         "paper_figures/{name}.pdf",
     log:
@@ -67,6 +73,7 @@ rule figure_tsne:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        depends_on=depends_on("figure"),
         models=target_models,
         seed=study.seed,
     script:
@@ -75,7 +82,8 @@ rule figure_tsne:
 
 rule table:
     input:
-        target_inputs,
+        results=target_inputs,
+        published=published_input,
     output:
         multiext("paper_figures/{name}", ".csv", ".md", ".tex"),
     log:
@@ -86,5 +94,6 @@ rule table:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        depends_on=depends_on("figure"),
     script:
         "../../scripts/pending.py"

@@ -42,6 +42,7 @@ rule perplexity_diffusion:
         run=run_of("ppl"),
         settings=study.benchmarks.get("ppl"),
         seed=study.seed,
+        depends_on=depends_on("ppl"),
     script:
         "../../scripts/perplexity.py"
 
@@ -68,6 +69,7 @@ rule perplexity_causal:
         run=run_of("ppl"),
         settings=study.benchmarks.get("ppl"),
         seed=study.seed,
+        depends_on=depends_on("ppl"),
     script:
         "../../scripts/perplexity.py"
 
@@ -95,5 +97,6 @@ rule qk_states:
         settings=study.benchmarks.get("qk_states"),
         document_index=study.benchmarks.get("ppl", {}).get("document_index", 0),
         seed=study.seed,
+        depends_on=depends_on("qk_states"),
     script:
         "../../scripts/qk_states.py"

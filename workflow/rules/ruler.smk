@@ -15,6 +15,7 @@ rule ruler_prompts:
         settings=study.benchmarks.get("ruler"),
         data=config.get("data", {}).get("ruler"),
         seed=study.seed,
+        depends_on=depends_on("ruler:prompts"),
     script:
         "../../scripts/pending.py"
 
@@ -39,6 +40,7 @@ rule ruler_generate:
         run=run_of("ruler"),
         settings=study.benchmarks.get("ruler"),
         seed=study.seed,
+        depends_on=depends_on("ruler:generate"),
     script:
         "../../scripts/pending.py"
 
@@ -58,5 +60,6 @@ rule ruler_score:
     params:
         run=run_of("ruler"),
         settings=study.benchmarks.get("ruler"),
+        depends_on=depends_on("ruler:score"),
     script:
         "../../scripts/pending.py"

@@ -27,5 +27,6 @@ rule verify:
         model=lambda w: study.models[w.model],
         settings=VERIFY,
         seed=study.seed,
+        depends_on=depends_on("verify"),
     script:
         "../../scripts/verify.py"

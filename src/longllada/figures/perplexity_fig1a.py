@@ -9,6 +9,7 @@ and LLaDA's flat ~6-8 then both stay readable in one frame (``log_y=False`` give
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -111,10 +112,16 @@ def plot_target(
     target: Target, models: list[Model], inputs: list[str | Path], out_path: str | Path
 ) -> None:
     """The rule's entry: one curve per perplexity result file, the paper's curves overlaid."""
+    labels = {m.key: m.label for m in models}  # the config's names, not those of the run
+    results = [json.loads(Path(path).read_text()) for path in inputs]
+    runs_of = Counter(r["model"] for r in results)
     curves = {}
-    for path in inputs:
-        result = json.loads(Path(path).read_text())
-        curves[result["model"]] = result["curve"]
+    for result in results:
+        label = labels[result["model"]]
+        if runs_of[result["model"]] > 1:  # one model at several λ: name the λ
+            lam = result["provenance"]["rope"]["ntk_lambda"]
+            label = f"{label} (λ={lam:g})"
+        curves[label] = result["curve"]
     published = target.spec.get("published")
     longest = max(row["context_tokens"] for rows in curves.values() for row in rows)
     plot_figure1a(

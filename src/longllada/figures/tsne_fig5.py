@@ -184,9 +184,10 @@ def plot_target(
     del target  # the runs are the inputs; nothing else in the target changes the figure
     points: dict[tuple[str, str], np.ndarray] = {}
     positions: dict[str, np.ndarray] = {}
+    labels = {m.key: m.label for m in models}  # the config's names, not those of the run
     for path in inputs:
         with np.load(path) as data:
-            label = json.loads(str(data["provenance"]))["model"]["label"]
+            label = labels[json.loads(str(data["provenance"]))["model"]["key"]]
             states = {k: data[k].astype(np.float32) for k in STATE_KEYS}
             positions[label] = data["positions"]
         embedded = qk_points(states, seed=seed)

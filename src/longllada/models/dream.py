@@ -34,7 +34,12 @@ _REQUIRED_VALUES: dict[str, Any] = {
     "tie_word_embeddings": False,
     "attention_bias": None,
     "mlp_bias": False,
+    # Read by transformers' RoPE init, which the hub code calls: < 1 rotates only some dims.
+    "partial_rotary_factor": 1.0,
 }
+# Left alone on purpose: sliding_window and max_window_layers (only used when
+# use_sliding_window, refused above), attention_dropout (inactive in eval mode),
+# max_position_embeddings, initializer_range, use_cache.
 
 
 @dataclass
@@ -65,6 +70,15 @@ class DreamConfig:
         # transformers-5-style rope_parameters, if a config ever carries them, win over the
         # top-level key (as in longllada.rope.read_rope); only unscaled RoPE is implemented.
         rope_params = cfg.get("rope_parameters") or {}
+        if not isinstance(rope_params, dict):
+            raise UnsupportedConfigError(
+                f"Dream config.json: rope_parameters={rope_params!r} is not an object"
+            )
+        if rope_params.get("partial_rotary_factor", 1.0) != 1.0:
+            raise UnsupportedConfigError(
+                "Dream config.json: rope_parameters.partial_rotary_factor="
+                f"{rope_params['partial_rotary_factor']!r} is not supported (only 1.0)"
+            )
         if rope_params.get("rope_type", "default") != "default":
             raise UnsupportedConfigError(
                 f"Dream config.json: rope_parameters.rope_type={rope_params['rope_type']!r} "

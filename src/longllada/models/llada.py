@@ -45,7 +45,14 @@ _REQUIRED_VALUES: dict[str, Any] = {
     "rope_full_precision": True,
     "multi_query_attention": False,
     "clip_qkv": None,
+    # Not a key of the hub code (which would ignore it), but a config carrying one asks for
+    # scaled RoPE, which is not implemented: refused rather than silently run unscaled.
+    "rope_scaling": None,
 }
+# Left alone on purpose: the dropouts (attention_dropout, residual_dropout, embedding_dropout:
+# inactive in eval mode), flash_attention (a kernel choice, same numerics), alibi_bias_max and
+# attention_layer_norm_with_affine (only used with alibi / attention_layer_norm, refused above),
+# init_*, precision, use_cache, max_sequence_length (training or cache settings).
 
 
 @dataclass
@@ -76,6 +83,23 @@ class LLaDAConfig:
                 raise UnsupportedConfigError(
                     f"LLaDA config.json: {key}={value!r} is not supported (only {accepted!r})"
                 )
+        # transformers-5-style rope_parameters: only unscaled RoPE, and a theta that agrees
+        # with the top-level rope_theta the hub code reads (longllada.rope reads this one).
+        rope_params = cfg.get("rope_parameters") or {}
+        if not isinstance(rope_params, dict):
+            raise UnsupportedConfigError(
+                f"LLaDA config.json: rope_parameters={rope_params!r} is not an object"
+            )
+        if rope_params.get("rope_type", "default") != "default":
+            raise UnsupportedConfigError(
+                f"LLaDA config.json: rope_parameters.rope_type={rope_params['rope_type']!r} "
+                "is not supported (only 'default')"
+            )
+        if "rope_theta" in rope_params and rope_params["rope_theta"] != cfg.get("rope_theta"):
+            raise UnsupportedConfigError(
+                f"LLaDA config.json: rope_parameters.rope_theta={rope_params['rope_theta']!r} "
+                f"differs from rope_theta={cfg.get('rope_theta')!r}, which the hub code reads"
+            )
         try:
             d_model, n_heads = int(cfg["d_model"]), int(cfg["n_heads"])
             n_kv_heads = int(cfg.get("n_kv_heads") or n_heads)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from torch import nn
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "UnsupportedConfigError",
     "load_model",
     "load_tokenizer",
+    "model_type_problem",
 ]
 
 FAMILIES = ("llada", "dream", "ar")
@@ -34,6 +35,11 @@ INDEX_FILE = "model.safetensors.index.json"
 _MODEL_TYPES = {"llada": "llada", "dream": "dream"}
 _DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
 _SHOW = 5  # names listed per kind of problem in an error message
+# What reading a safetensors file can raise: the Rust SafetensorError (bad header, truncated
+# file), OSError (I/O, mmap), and RuntimeError / ValueError from torch and transformers.
+_READ_ERRORS = (SafetensorError, OSError, RuntimeError, ValueError)
+# Files AutoTokenizer reads as JSON, checked one by one when loading the tokenizer fails.
+_TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
 
 class CheckpointError(ValueError):
@@ -64,6 +70,10 @@ def load_model(
     device = torch.device(device)
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+    cfg = _read_config(model_dir)
+    problem = model_type_problem(cfg, family)
+    if problem:
+        raise CheckpointError(f"{model_dir / 'config.json'} {problem}")
     if family == "ar":
         return _load_ar(model_dir, torch_dtype, device)
 
@@ -71,12 +81,6 @@ def load_model(
     from longllada.models.dream import DreamConfig, DreamModel
     from longllada.models.llada import LLaDAConfig, LLaDAModelLM
 
-    cfg = _read_config(model_dir)
-    model_type = str(cfg.get("model_type", _MODEL_TYPES[family]))
-    if model_type.lower() != _MODEL_TYPES[family]:
-        raise CheckpointError(
-            f"{model_dir}/config.json has model_type {model_type!r}, not a {family} checkpoint"
-        )
     # Built on the meta device: parameters get shapes but no memory until the checkpoint fills
     # them in.
     with torch.device("meta"):
@@ -93,12 +97,50 @@ def load_model(
 
 
 def load_tokenizer(model_dir: str | Path) -> Any:
-    """The checkpoint's tokenizer (a transformers PreTrainedTokenizerBase)."""
+    """The checkpoint's tokenizer (a transformers PreTrainedTokenizerBase).
+
+    A tokenizer that cannot be loaded raises CheckpointError naming the file at fault (or the
+    directory, when no single file is).
+    """
     from transformers import AutoTokenizer
 
-    # The llada/dream configs name remote code in auto_map; the tokenizers never need it, and an
-    # explicit False keeps transformers from asking on a terminal.
-    return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    model_dir = Path(model_dir)
+    try:
+        # The llada/dream configs name remote code in auto_map; the tokenizers never need it,
+        # and an explicit False keeps transformers from asking on a terminal.
+        return AutoTokenizer.from_pretrained(model_dir, trust_remote_code=False)
+    except Exception as err:
+        raise CheckpointError(_tokenizer_problem(model_dir, err)) from err
+
+
+def model_type_problem(cfg: dict[str, Any], family: str) -> str | None:
+    """Why config.json `cfg` is not a checkpoint of `family` (None when it may be one).
+
+    llada and dream need their model_type (or none, the hub code's default); ar (transformers)
+    needs one, and not a diffusion family's. The text completes "<path of config.json> ...".
+    """
+    found = cfg.get("model_type")
+    if family in _MODEL_TYPES:
+        expected = _MODEL_TYPES[family]
+        if found is None or str(found).lower() == expected:
+            return None
+        return (
+            f"has model_type {found!r}, but family {family!r} expects model_type {expected!r}: "
+            "check the model's `family:` (or the checkpoint) in the config"
+        )
+    if found is None:
+        return (
+            f"has no model_type, which family {family!r} needs (transformers picks the "
+            "architecture by it)"
+        )
+    owner = next((f for f, t in _MODEL_TYPES.items() if str(found).lower() == t), None)
+    if owner is not None:
+        return (
+            f"has model_type {found!r} (a {owner} checkpoint), but family {family!r} expects "
+            "an autoregressive transformers model such as 'llama': check the model's "
+            "`family:` (or the checkpoint) in the config"
+        )
+    return None
 
 
 # ------------------------------------------------------------------------------------ helpers
@@ -128,6 +170,30 @@ def _read_config(model_dir: Path) -> dict[str, Any]:
     return cfg
 
 
+def _tokenizer_problem(model_dir: Path, err: Exception) -> str:
+    """The message for a tokenizer that failed to load: the first unreadable file, if any."""
+    reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"
+    for name in _TOKENIZER_JSON:
+        path = model_dir / name
+        if not path.is_file():
+            continue
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as bad:
+            return f"tokenizer file {path} cannot be read as JSON: {bad}"
+    path = model_dir / "tokenizer.json"
+    if path.is_file():
+        from tokenizers import Tokenizer
+
+        try:
+            Tokenizer.from_file(str(path))
+        except Exception as bad:  # tokenizers raises a bare Exception
+            return f"tokenizer file {path} cannot be loaded by the tokenizers library: {bad}"
+    present = sorted(p.name for p in model_dir.glob("tokenizer*")) if model_dir.is_dir() else []
+    files = f" (tokenizer files: {', '.join(present)})" if present else " (no tokenizer files)"
+    return f"the tokenizer in {model_dir} cannot be loaded{files}: {reason}"
+
+
 def _shard_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
     """The safetensors files to load and the index's weight_map ({} for a single file)."""
     if (model_dir / SINGLE_WEIGHTS).is_file():
@@ -142,6 +208,18 @@ def _shard_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
         weight_map = json.loads(index_path.read_text(encoding="utf-8"))["weight_map"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise CheckpointError(f"{index_path} has no readable weight_map: {err}") from err
+    if not isinstance(weight_map, dict) or not weight_map:
+        raise CheckpointError(f"{index_path}: weight_map is not a non-empty JSON object")
+    bad = sorted(
+        f"{tensor} -> {shard!r}"
+        for tensor, shard in weight_map.items()
+        if not isinstance(shard, str)
+        or not shard
+        or Path(shard).is_absolute()
+        or ".." in Path(shard).parts
+    )
+    if bad:
+        raise CheckpointError(f"{index_path}: invalid shard names: {_summary(bad)}")
     shards = [model_dir / name for name in sorted(set(weight_map.values()))]
     absent = [p.name for p in shards if not p.is_file()]
     if absent:
@@ -164,11 +242,14 @@ def _load_weights(
     found: dict[str, tuple[Path, tuple[int, ...]]] = {}
     duplicates: list[str] = []
     for shard in shards:
-        with safe_open(shard, framework="pt") as f:
-            for name in f.keys():  # noqa: SIM118 (safe_open is not a dict)
-                if name in found:
-                    duplicates.append(f"{name} ({found[name][0].name} and {shard.name})")
-                found[name] = (shard, tuple(f.get_slice(name).get_shape()))
+        try:
+            with safe_open(shard, framework="pt") as f:
+                for name in f.keys():  # noqa: SIM118 (safe_open is not a dict)
+                    if name in found:
+                        duplicates.append(f"{name} ({found[name][0].name} and {shard.name})")
+                    found[name] = (shard, tuple(f.get_slice(name).get_shape()))
+        except _READ_ERRORS as err:
+            raise _read_error(shard, err) from err
     problems = []
     missing = sorted(set(expected) - set(found))
     if missing:
@@ -195,13 +276,44 @@ def _load_weights(
 
     # Pass 2: one tensor at a time, straight to the target device and dtype, replacing the meta
     # placeholder in place (no second copy of the model, no init of weights about to be replaced).
+    # Only the reads are wrapped: an error moving a tensor (out of device memory) is no file's.
     for shard in shards:
-        with safe_open(shard, framework="pt") as f:
+        try:
+            handle = safe_open(shard, framework="pt")
+        except _READ_ERRORS as err:
+            raise _read_error(shard, err) from err
+        with handle as f:
             for name in f.keys():  # noqa: SIM118
                 module_name, _, leaf = name.rpartition(".")
                 module = model.get_submodule(module_name)
-                tensor = f.get_tensor(name).to(device=device, dtype=dtype)
+                try:
+                    tensor = f.get_tensor(name)
+                except _READ_ERRORS as err:
+                    raise _read_error(shard, err, name) from err
+                tensor = tensor.to(device=device, dtype=dtype)
                 module._parameters[leaf] = nn.Parameter(tensor, requires_grad=False)
+
+
+def _read_error(shard: Path, err: Exception, tensor: str | None = None) -> CheckpointError:
+    """A CheckpointError naming the shard (and tensor) a read failed on."""
+    what = f"tensor {tensor} of " if tensor else ""
+    return CheckpointError(
+        f"cannot read {what}{shard} ({type(err).__name__}: {err}); the file is truncated or "
+        "corrupt: download it again (the download rule checks it against the hub)"
+    )
+
+
+def _check_shards_readable(model_dir: Path) -> None:
+    """Open every shard's header (no tensor data) so a broken file is named before
+    transformers reads it."""
+    shards, _ = _shard_files(model_dir)
+    for shard in shards:
+        try:
+            with safe_open(shard, framework="pt") as f:
+                for name in f.keys():  # noqa: SIM118
+                    f.get_slice(name).get_shape()
+        except _READ_ERRORS as err:
+            raise _read_error(shard, err) from err
 
 
 def _describe(item: Any) -> str:
@@ -215,18 +327,24 @@ def _describe(item: Any) -> str:
 def _load_ar(model_dir: Path, dtype: torch.dtype, device: torch.device) -> nn.Module:
     from transformers import AutoModelForCausalLM
 
+    _check_shards_readable(model_dir)
     # The NTK patch already wrote rope_parameters.rope_theta into config.json. No device_map:
     # that needs accelerate; the model is loaded on the CPU and moved.
-    model, info = AutoModelForCausalLM.from_pretrained(
-        model_dir,
-        dtype=dtype,
-        attn_implementation="sdpa",
-        trust_remote_code=False,
-        output_loading_info=True,
-        # Report size mismatches in `info` (raised below as CheckpointError) instead of a bare
-        # RuntimeError; the model is discarded either way.
-        ignore_mismatched_sizes=True,
-    )
+    try:
+        model, info = AutoModelForCausalLM.from_pretrained(
+            model_dir,
+            dtype=dtype,
+            attn_implementation="sdpa",
+            trust_remote_code=False,
+            output_loading_info=True,
+            # Report size mismatches in `info` (raised below as CheckpointError) instead of a
+            # bare RuntimeError; the model is discarded either way.
+            ignore_mismatched_sizes=True,
+        )
+    except (*_READ_ERRORS, KeyError) as err:
+        raise CheckpointError(
+            f"transformers cannot load the checkpoint in {model_dir}: {type(err).__name__}: {err}"
+        ) from err
     problems = []
     for key in ("missing_keys", "unexpected_keys", "mismatched_keys", "error_msgs"):
         items = sorted(_describe(x) for x in info.get(key) or [])

@@ -16,6 +16,10 @@ from longllada.models import load_model, load_tokenizer
 log = logging.getLogger(__name__)
 
 
+class NonFiniteError(ArithmeticError):
+    """A NaN or inf where a number is expected; the message names the model and the sample."""
+
+
 def pick_device() -> torch.device:
     return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
 

@@ -8,17 +8,18 @@ checkpointed "sample" of the resumable job loop, so a preempted job resumes at i
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from longllada import likelihood, provenance
+from longllada import fingerprints, likelihood, provenance
 from longllada.config import Model, Run
 from longllada.documents import document_ids, read_document
 from longllada.files import write_json
 from longllada.jobs import read_jsonl, run_resumable
-from longllada.stages.common import load_run_model, run_settings
+from longllada.stages.common import NonFiniteError, load_run_model, run_settings
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +38,26 @@ def run(
     document: str | Path,
     output: str | Path,
     seed: int,
+    depends_on: str | None = None,
 ) -> dict[str, Any]:
+    """`depends_on`: the job's fingerprint (the rule's params.depends_on); computed from the
+    arguments when called directly."""
     watch = provenance.Stopwatch()
+    if depends_on is None:
+        depends_on = fingerprints.canonical(fingerprints.compute(model, run, settings, seed))
+    # What this job's numbers depend on: the config's part and the bytes of its inputs.
+    header = fingerprints.partial_header(
+        depends_on, {"checkpoint": checkpoint_file, "document": document}
+    )
     net, tokenizer, prov = load_run_model(model, checkpoint_file, settings.get("dtype"))
     text = read_document(document, settings.get("document_index", 0))
     chunk, max_tokens = settings["chunk"], settings["max_tokens"]
     device = next(net.parameters()).device
     if model.diffusion:
         ids = torch.tensor(document_ids(tokenizer, text, max_tokens, "the PPL run"), device=device)
-        # A partial chunk file is reused only under the same everything-that-changes-a-loss.
-        depends_on = {
-            **settings,
-            "seed": seed,
-            "document": str(document),
-            "commit_sha": prov["model"].get("commit_sha"),
-            "rope": prov["rope"],
-            "dtype": prov["dtype"],
-        }
+        # A partial chunk file is resumed only under the same header.
         losses = _diffusion_losses(
-            net, ids, settings, seed, chunk_progress_path(output), depends_on
+            net, ids, settings, seed, chunk_progress_path(output), header, model.key
         )
         curve = likelihood.mc_ppl_curve(losses, chunk)
     else:
@@ -64,8 +66,15 @@ def run(
         ids = torch.tensor(document_ids(tokenizer, text, n, "the PPL run"), device=device)
         with torch.no_grad():
             curve = likelihood.causal_ppl_curve(net, ids, every=chunk)
+        for point in curve:
+            if not math.isfinite(point["ppl"]):
+                raise NonFiniteError(
+                    f"{model.key}: perplexity at {point['context_tokens']} tokens is "
+                    f"{point['ppl']} (NaN/inf logits: a broken checkpoint or an overflowing "
+                    f"dtype, {prov['dtype']}); nothing was written"
+                )
     result = {
-        "model": model.label,
+        "model": model.key,
         "curve": curve,
         "document": str(document),
         "provenance": provenance.record(
@@ -75,6 +84,7 @@ def run(
             rope=prov["rope"],
             settings={**run_settings(run, settings), "dtype": prov["dtype"]},
             seed=seed,
+            depends_on=header,
         ),
     }
     write_json(output, result)
@@ -90,7 +100,8 @@ def _diffusion_losses(
     settings: dict[str, Any],
     seed: int,
     progress: Path,
-    depends_on: dict[str, Any],
+    header: dict[str, Any],
+    model_key: str,
 ) -> list[float]:
     chunk, draws = settings["chunk"], settings["mc_draws"]
     n_chunks = settings["max_tokens"] // chunk - 1  # the last chunk's answer ends at max_tokens
@@ -106,9 +117,13 @@ def _diffusion_losses(
                 loss = likelihood.elbo_chunk_loss(net, ids, i, chunk=chunk, draws=draws, seed=seed)
             else:
                 loss = likelihood.mc_chunk_loss(net, ids, i, chunk, draws, sampler=sampler)
-        if i % 16 == 0:
-            log.info("chunk %d/%d: loss %.4f", i + 1, n_chunks, loss)
+        if not math.isfinite(loss):
+            raise NonFiniteError(
+                f"{model_key}: the loss of chunk {i} (context {chunk * (i + 1)} tokens) is {loss} "
+                "(NaN/inf logits: a broken checkpoint or an overflowing dtype); the chunks "
+                f"before it are kept in {progress.name}'s partial file"
+            )
         return {"id": i, "context_tokens": chunk * (i + 1), "loss": loss}
 
-    run_resumable(({"id": i} for i in range(n_chunks)), one_chunk, progress, settings=depends_on)
+    run_resumable(({"id": i} for i in range(n_chunks)), one_chunk, progress, settings=header)
     return [row["loss"] for row in read_jsonl(progress)]

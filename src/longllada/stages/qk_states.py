@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from longllada import provenance
+from longllada import fingerprints, provenance
 from longllada.config import Model, Run
 from longllada.documents import document_ids, read_document
-from longllada.stages.common import load_run_model, run_settings
+from longllada.stages.common import NonFiniteError, load_run_model, run_settings
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +94,26 @@ def run(
     document_index: int,
     output: str | Path,
     seed: int,
+    depends_on: str | None = None,
 ) -> None:
     watch = provenance.Stopwatch()
+    if depends_on is None:
+        depends_on = fingerprints.canonical(
+            fingerprints.compute(model, run, settings, seed, document_index=document_index)
+        )
     net, tokenizer, prov = load_run_model(model, checkpoint_file)
     text = read_document(document, document_index)
     length, stride = settings["length"], settings.get("stride", 1)
     device = next(net.parameters()).device
     ids = torch.tensor(document_ids(tokenizer, text, length, "the Q/K state dump"), device=device)
     states = capture_final_layer(net, model.family, ids)
+    for name, values in states.items():
+        if not np.isfinite(values).all():
+            bad = int((~np.isfinite(values)).any(axis=1).argmax())
+            raise NonFiniteError(
+                f"{model.key}: final-layer {name} is NaN/inf (first at position {bad}); "
+                "a broken checkpoint or an overflowing dtype; nothing was written"
+            )
     keep = np.arange(0, length, stride)
     record = provenance.record(
         "qk_states",
@@ -110,13 +122,16 @@ def run(
         rope=prov["rope"],
         settings={**run_settings(run, settings), "dtype": prov["dtype"]},
         seed=seed,
+        depends_on=fingerprints.partial_header(
+            depends_on, {"checkpoint": checkpoint_file, "document": document}
+        ),
     )
     Path(output).parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(output).with_name(f".{Path(output).name}.tmp.npz")
     np.savez_compressed(
         tmp,
         positions=keep,
-        provenance=np.array(json.dumps(record)),
+        provenance=np.array(json.dumps(record, allow_nan=False)),
         **{k: v[keep].astype(np.float16) for k, v in states.items()},
     )
     tmp.replace(output)

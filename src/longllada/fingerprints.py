@@ -1,0 +1,219 @@
+"""What each job's output depends on, as one canonical text that Snakemake fingerprints.
+
+Snakemake's `params` rerun trigger records only builtin-typed values (str, int, dict, list...);
+the `Model`, `Run` and `NtkScaling` objects the rules hand to their scripts are recorded as
+nothing. Every rule therefore also gets `params.depends_on`: a canonical JSON string of exactly
+the config values its output depends on, so that changing one of them reruns that job and only
+the jobs that depend on it. File inputs (documents, data, the checkpoint manifests) are covered
+by Snakemake's own mtime + checksum trigger; a `local_dir:` checkpoint, which lies outside the
+DAG, enters its download job's fingerprint as the size and mtime of each of its files.
+
+The same fingerprint, plus the sha256 of the job's input files, heads the job's resumable
+`.partial` (see `partial_header`), so a resumed job never mixes results of two configurations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from longllada.config import Model, Run, Study
+
+# The model fields each kind of job depends on; label and gated change no number.
+CHECKPOINT_FIELDS = ("family", "variant", "rope_theta", "head_dim", "t_train")
+# What the download check compares the checkpoint with, and where it comes from.
+DOWNLOAD_FIELDS = ("family", "rope_theta", "head_dim")
+SOURCE_FIELDS = ("hub_id", "revision", "local_dir")
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def canonical(obj: Any) -> str:
+    """Strict, sorted, compact JSON: equal content gives equal text (NaN and inf refused)."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _fields(model: Model, names: tuple[str, ...]) -> dict[str, Any]:
+    return {"key": model.key, **{n: getattr(model, n) for n in names}}
+
+
+def local_dir_state(path: str | Path) -> list[list[Any]] | str:
+    """(name, size, mtime_ns) of every file of a checkpoint directory outside the DAG, so that
+    replacing its weights reruns the download check (which hashes them) and what follows."""
+    root = Path(path).expanduser()
+    if not root.is_dir():
+        return f"missing: {root}"
+    state = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
+            st = p.stat()
+            state.append([rel.as_posix(), st.st_size, st.st_mtime_ns])
+    return state
+
+
+# --- one function per kind of job ------------------------------------------------------------
+
+
+def demo_checkpoint(model: Model) -> dict[str, Any]:
+    return {"job": "demo_checkpoint", "model": _fields(model, (*CHECKPOINT_FIELDS, "demo"))}
+
+
+def download(model: Model, provenance_file: str | Path | None = None) -> dict[str, Any]:
+    """The download check of a model: where its bytes come from, and what it checks them with.
+
+    `provenance_file`: the sidecar of an earlier download of this model. Pinning `revision`
+    to the very commit a branch resolved to then changes nothing (README: pin after the first
+    download); pinning it to any other commit reruns the download and everything after it.
+    """
+    fields = {"key": model.key, **{k: getattr(model, k) for k in DOWNLOAD_FIELDS}}
+    if model.source == "demo":  # its directory is the job's input; Snakemake watches it
+        return {"job": "download", "model": fields, "source": "demo"}
+    if model.source == "local":
+        return {
+            "job": "download",
+            "model": fields,
+            "source": {"local_dir": model.local_dir},
+            "local_dir_state": local_dir_state(model.local_dir or ""),
+        }
+    revision = model.revision
+    if revision and _COMMIT.match(revision) and provenance_file and Path(provenance_file).exists():
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            earlier = json.loads(Path(provenance_file).read_text())
+            if (
+                earlier["model"]["hub_id"] == model.hub_id
+                and earlier["model"]["commit_sha"] == revision
+            ):
+                revision = earlier["requested_revision"] or revision
+    return {
+        "job": "download",
+        "model": fields,
+        "source": {"hub_id": model.hub_id, "revision": revision},
+    }
+
+
+def rope_patch(model: Model, scaling: Any) -> dict[str, Any]:
+    return {
+        "job": "rope_patch",
+        "model": _fields(model, CHECKPOINT_FIELDS),
+        "scaling": scaling.to_dict(),
+    }
+
+
+def compute(
+    model: Model,
+    run: Run,
+    settings: Mapping[str, Any] | None,
+    seed: int,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A GPU job (perplexity, Q/K states, generation): the model's numerics, the run's λ and
+    sampler, the benchmark settings and the seed."""
+    settings = dict(settings or {})
+    dtype = settings.get("dtype") or model.dtype
+    return {
+        "job": run.benchmark,
+        "model": {**_fields(model, ("family",)), "dtype": dtype},
+        "run": {
+            "setting": run.setting,
+            "ntk_lambda": run.ntk_lambda,
+            "sampler": dict(run.sampler),
+        },
+        "settings": settings,
+        "seed": seed,
+        **extra,
+    }
+
+
+def verify(model: Model, settings: Mapping[str, Any], seed: int) -> dict[str, Any]:
+    return {
+        "job": "verify",
+        "model": _fields(model, ("family",)),
+        "settings": dict(settings),
+        "seed": seed,
+    }
+
+
+def benchmark_stage(stage: str, settings: Mapping[str, Any] | None, **extra: Any) -> dict[str, Any]:
+    """A CPU stage of a benchmark (prompts, scoring): its settings and what else it names."""
+    return {"job": stage, "settings": dict(settings or {}), **extra}
+
+
+def figure(study: Study, name: str) -> dict[str, Any]:
+    """An aggregation: the target's spec and what it shows of each model."""
+    target = study.targets[name]
+    keys = dict.fromkeys([r.model for r in target.runs] + list(target.spec.get("models", [])))
+    models = {
+        k: _fields(study.models[k], ("label", "family", "rope_theta", "head_dim", "t_train"))
+        for k in keys
+    }
+    return {
+        "job": "figure",
+        "target": name,
+        "spec": target.spec,
+        "models": models,
+        "seed": study.seed,
+    }
+
+
+def for_job(study: Study, kind: str, wildcards: Mapping[str, str]) -> dict[str, Any]:
+    """The fingerprint of one job, from the rule kind and the job's wildcards."""
+    w = dict(wildcards)
+    if kind == "figure":
+        return figure(study, w["name"])
+    bench, _, stage = kind.partition(":")  # "ppl", "niah:generate", "niah:score", ...
+    unit = {k: w[k] for k in ("unit", "length", "context", "subset", "task") if k in w}
+    if stage == "prompts":
+        data = {"needlebench": "niah", "longbench": "longbench", "ruler": "ruler"}
+        data_dir = next((study.data.get(d) for d, b in data.items() if b == bench), None)
+        if bench == "longbench":  # prompts are cut in the model's own tokens
+            unit["model"] = w["model"]
+        return benchmark_stage(
+            kind, study.benchmarks.get(bench), unit=unit, data=data_dir, seed=study.seed
+        )
+    model = study.models[w["model"]]
+    if kind == "demo_checkpoint":
+        return demo_checkpoint(model)
+    if kind == "download":
+        sidecar = f"{study.checkpoint_dir}/{model.key}/download.provenance.json"
+        return download(model, sidecar)
+    if kind == "rope_patch":
+        return rope_patch(model, study.patches[(model.key, float(w["ntk"]))])
+    if kind == "verify":
+        from longllada.verify import settings as verify_settings
+
+        return verify(model, verify_settings(study.config.get("verify")), study.seed)
+    run = study.run_for(bench, model.key, w["setting"])
+    settings = study.benchmarks.get(bench)
+    if stage == "score":
+        return benchmark_stage(kind, settings, run=compute(model, run, settings, study.seed))
+    extra: dict[str, Any] = {"unit": unit} if unit else {}
+    if bench == "qk_states":
+        extra["document_index"] = study.benchmarks.get("ppl", {}).get("document_index", 0)
+    return compute(model, run, settings, study.seed, **extra)
+
+
+# --- the header of a resumable job ---------------------------------------------------------
+
+
+def partial_header(depends_on: str | Mapping[str, Any], inputs: Mapping[str, Any]) -> dict:
+    """What a `.partial` is valid for: the job's fingerprint and its input files' sha256."""
+    params = json.loads(depends_on) if isinstance(depends_on, str) else dict(depends_on)
+    files = {name: sha256_file(p) for name, p in sorted(inputs.items()) if p is not None}
+    return {"depends_on": params, "inputs": files}
