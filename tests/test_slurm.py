@@ -282,7 +282,8 @@ def test_cancelled_job_resumed_from_its_checkpoint(slurm_run) -> None:
     assert 1 <= int(resumed[0]) < N_CHUNKS
     rows = [json.loads(line) for line in (work / f"{DIFFUSION}.chunks.jsonl").open()]
     assert [r["id"] for r in rows] == list(range(N_CHUNKS))
-    assert not (work / f"{DIFFUSION}.chunks.jsonl.partial").exists()
+    assert not list(work.glob(f"{DIFFUSION}.chunks.jsonl.*.partial"))  # finished: no partial
+    assert not list(work.glob(f"{DIFFUSION}.chunks.jsonl.lock"))  # and no lock left
     # the retry asked for the wall time of attempt 2 (the rule's runtime scales with attempt)
     study = Study.from_file(work / TEST_CONFIG)
     run = study.run_for("ppl", "llada_tiny_base", "ntk1")

@@ -18,7 +18,7 @@ import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,50 @@ CHECKPOINT_FIELDS = ("family", "variant", "rope_theta", "head_dim", "t_train")
 # What the download check compares the checkpoint with, and where it comes from.
 DOWNLOAD_FIELDS = ("family", "rope_theta", "head_dim")
 SOURCE_FIELDS = ("hub_id", "revision", "local_dir")
+CAUSAL_PPL_SETTINGS = ("max_tokens", "chunk", "dtype", "document_index")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+class Unrecorded(Sequence):
+    """A list of objects for a rule script that Snakemake's params trigger does not record.
+
+    Snakemake records a list param by its repr, so a list of `Model`s would rerun a figure when
+    a field it does not draw (dtype, say) changes; `depends_on` records what the job uses."""
+
+    def __init__(self, items: Iterable[Any]) -> None:
+        self._items = tuple(items)
+
+    def __getitem__(self, i):  # type: ignore[override]
+        return self._items[i]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class UnrecordedMap(Mapping):
+    """A settings mapping for a rule script that Snakemake's params trigger does not record."""
+
+    def __init__(self, items: Mapping[str, Any]) -> None:
+        self._items = dict(items)
+
+    def __getitem__(self, key: str) -> Any:
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def unrecorded(value: Any) -> Any:
+    """`value` as a rule param Snakemake does not fingerprint: `depends_on` alone says what a
+    job depends on, so that no param reruns a job for a value the job does not use."""
+    if isinstance(value, Mapping):
+        return UnrecordedMap(value)
+    if isinstance(value, list | tuple):
+        return Unrecorded(value)
+    return value
 
 
 def canonical(obj: Any) -> str:
@@ -126,6 +169,9 @@ def compute(
     """A GPU job (perplexity, Q/K states, generation): the model's numerics, the run's λ and
     sampler, the benchmark settings and the seed."""
     settings = dict(settings or {})
+    if run.benchmark == "ppl" and not model.diffusion:
+        # One causal forward: the Monte-Carlo knobs do not touch it.
+        settings = {k: v for k, v in settings.items() if k in CAUSAL_PPL_SETTINGS}
     dtype = settings.get("dtype") or model.dtype
     return {
         "job": run.benchmark,

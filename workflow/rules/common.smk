@@ -97,7 +97,7 @@ def verified_of(benchmark):
 def target_models(w):
     """Params function: the config entries of the models a target's runs use."""
     keys = dict.fromkeys(r.model for r in study.targets[w.name].runs)
-    return [study.models[k] for k in keys]
+    return fingerprints.Unrecorded(study.models[k] for k in keys)
 
 
 def depends_on(kind):

@@ -14,7 +14,7 @@ rule longbench_prompts:
         mem_mb=8000,
         runtime=60,
     params:
-        settings=study.benchmarks.get("longbench"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("longbench")),
         data=config.get("data", {}).get("longbench"),
         seed=study.seed,
         depends_on=depends_on("longbench:prompts"),
@@ -40,7 +40,7 @@ rule longbench_generate:
         runtime=gpu_runtime("longbench", lambda w: f"{w.context}_{w.subset}"),
     params:
         run=run_of("longbench"),
-        settings=study.benchmarks.get("longbench"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("longbench")),
         seed=study.seed,
         depends_on=depends_on("longbench:generate"),
     script:
@@ -61,7 +61,7 @@ rule longbench_score:
         runtime=60,
     params:
         run=run_of("longbench"),
-        settings=study.benchmarks.get("longbench"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("longbench")),
         depends_on=depends_on("longbench:score"),
     script:
         "../../scripts/pending.py"

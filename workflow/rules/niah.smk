@@ -12,7 +12,7 @@ rule niah_prompts:
         mem_mb=8000,
         runtime=60,
     params:
-        settings=study.benchmarks.get("niah"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("niah")),
         data=config.get("data", {}).get("needlebench"),
         seed=study.seed,
         depends_on=depends_on("niah:prompts"),
@@ -38,7 +38,7 @@ rule niah_generate:
         runtime=gpu_runtime("niah", lambda w: f"len{w.length}"),
     params:
         run=run_of("niah"),
-        settings=study.benchmarks.get("niah"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("niah")),
         seed=study.seed,
         depends_on=depends_on("niah:generate"),
     script:
@@ -59,7 +59,7 @@ rule niah_score:
         runtime=60,
     params:
         run=run_of("niah"),
-        settings=study.benchmarks.get("niah"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("niah")),
         depends_on=depends_on("niah:score"),
     script:
         "../../scripts/pending.py"

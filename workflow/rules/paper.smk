@@ -15,7 +15,9 @@ rule figure_rope_coverage:
     params:
         target=lambda w: study.targets[w.name],
         depends_on=depends_on("figure"),
-        models=lambda w: [study.models[m] for m in study.targets[w.name].spec["models"]],
+        models=lambda w: fingerprints.Unrecorded(
+            study.models[m] for m in study.targets[w.name].spec["models"]
+        ),
     script:
         "../../scripts/figure_rope_coverage.py"
 

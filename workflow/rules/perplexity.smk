@@ -40,7 +40,7 @@ rule perplexity_diffusion:
     params:
         model=lambda w: study.models[w.model],
         run=run_of("ppl"),
-        settings=study.benchmarks.get("ppl"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("ppl")),
         seed=study.seed,
         depends_on=depends_on("ppl"),
     script:
@@ -67,7 +67,7 @@ rule perplexity_causal:
     params:
         model=lambda w: study.models[w.model],
         run=run_of("ppl"),
-        settings=study.benchmarks.get("ppl"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("ppl")),
         seed=study.seed,
         depends_on=depends_on("ppl"),
     script:
@@ -94,7 +94,7 @@ rule qk_states:
     params:
         model=lambda w: study.models[w.model],
         run=run_of("qk_states"),
-        settings=study.benchmarks.get("qk_states"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("qk_states")),
         document_index=study.benchmarks.get("ppl", {}).get("document_index", 0),
         seed=study.seed,
         depends_on=depends_on("qk_states"),

@@ -12,7 +12,7 @@ rule ruler_prompts:
         mem_mb=8000,
         runtime=60,
     params:
-        settings=study.benchmarks.get("ruler"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("ruler")),
         data=config.get("data", {}).get("ruler"),
         seed=study.seed,
         depends_on=depends_on("ruler:prompts"),
@@ -38,7 +38,7 @@ rule ruler_generate:
         runtime=gpu_runtime("ruler", lambda w: f"{w.context}_{w.task}"),
     params:
         run=run_of("ruler"),
-        settings=study.benchmarks.get("ruler"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("ruler")),
         seed=study.seed,
         depends_on=depends_on("ruler:generate"),
     script:
@@ -59,7 +59,7 @@ rule ruler_score:
         runtime=60,
     params:
         run=run_of("ruler"),
-        settings=study.benchmarks.get("ruler"),
+        settings=fingerprints.unrecorded(study.benchmarks.get("ruler")),
         depends_on=depends_on("ruler:score"),
     script:
         "../../scripts/pending.py"

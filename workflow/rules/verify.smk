@@ -25,7 +25,7 @@ rule verify:
         runtime=lambda w, attempt: (VERIFY["timeout_minutes"] + 30) * attempt,
     params:
         model=lambda w: study.models[w.model],
-        settings=VERIFY,
+        settings=fingerprints.unrecorded(VERIFY),
         seed=study.seed,
         depends_on=depends_on("verify"),
     script:

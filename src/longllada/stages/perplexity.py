@@ -43,6 +43,7 @@ def run(
     """`depends_on`: the job's fingerprint (the rule's params.depends_on); computed from the
     arguments when called directly."""
     watch = provenance.Stopwatch()
+    settings = dict(settings)  # a rule hands a read-only mapping
     if depends_on is None:
         depends_on = fingerprints.canonical(fingerprints.compute(model, run, settings, seed))
     # What this job's numbers depend on: the config's part and the bytes of its inputs.

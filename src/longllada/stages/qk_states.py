@@ -97,6 +97,7 @@ def run(
     depends_on: str | None = None,
 ) -> None:
     watch = provenance.Stopwatch()
+    settings = dict(settings)  # a rule hands a read-only mapping
     if depends_on is None:
         depends_on = fingerprints.canonical(
             fingerprints.compute(model, run, settings, seed, document_index=document_index)
