@@ -28,3 +28,14 @@ def copy_repo(dst: Path) -> Path:
         elif src.is_file():
             shutil.copy2(src, out)
     return dst
+
+
+def fast_env(tmp: Path) -> dict[str, str]:
+    """The environment for a `snakemake` subprocess, without the SLURM plugin's `scontrol` wait
+    (~10 s a start once the SLURM test installed the client but no controller answers)."""
+    stub = tmp / "no_slurm_bin"
+    stub.mkdir(exist_ok=True)
+    (stub / "scontrol").write_text("#!/bin/sh\nexit 1\n")
+    (stub / "scontrol").chmod(0o755)
+    path = f"{stub}{os.pathsep}{os.environ['PATH']}"
+    return {**os.environ, "PATH": path, "PYTHONUNBUFFERED": "1"}

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from repo_copy import copy_repo
+from repo_copy import copy_repo, fast_env
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 pytestmark = pytest.mark.slow
@@ -27,20 +27,6 @@ PPL_LLADA = "results/ppl/llada_tiny_base/ntk1/mc2_chunk64.json"
 GPU_LLADA = {"perplexity_diffusion": 1, "qk_states": 1}
 FIGURES = {"figure_perplexity": 1, "figure_tsne": 1}
 CHECKPOINT = {"download": 1, "rope_patch": 2}  # llada_tiny_base has λ 3 and 11 in the demo
-
-
-def fast_env(tmp: Path) -> dict[str, str]:
-    """The environment for snakemake, without the SLURM plugin's `scontrol` wait (~10 s a
-    start once the SLURM test installed the client but no controller answers)."""
-    stub = tmp / "no_slurm_bin"
-    stub.mkdir(exist_ok=True)
-    (stub / "scontrol").write_text("#!/bin/sh\nexit 1\n")
-    (stub / "scontrol").chmod(0o755)
-    return {
-        **os.environ,
-        "PATH": f"{stub}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONUNBUFFERED": "1",
-    }
 
 
 def snakemake(work: Path, *args: str, config: str = "config/demo.yaml", timeout: int = 900):

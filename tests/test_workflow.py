@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from repo_copy import copy_repo
+from repo_copy import copy_repo, fast_env
 
 from longllada.config import GENERATIVE, Study
 
@@ -26,7 +25,7 @@ def snakemake(workdir: Path, *args: str, timeout: int = 900) -> subprocess.Compl
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env=fast_env(workdir.parent),
     )
 
 
@@ -58,13 +57,26 @@ def test_demo_builds_checkpoints_and_figures(workdir: Path, demo_run) -> None:
     )
     assert manifest["source"] == "local"
     assert Path(manifest["snapshot_dir"]) == workdir / "results/demo_hub/llada_tiny_base"
-    assert manifest["provenance"]["model"]["key"] == "llada_tiny_base"
+    assert manifest["model_key"] == "llada_tiny_base"
+    assert "provenance" not in manifest  # run facts live in the sidecar: reruns stay byte-equal
+    sidecar = json.loads(
+        (workdir / "results/checkpoints/llada_tiny_base/download.provenance.json").read_text()
+    )
+    assert sidecar["stage"] == "download" and sidecar["model"]["key"] == "llada_tiny_base"
+    assert sidecar["model"]["checkpoint_sha256"] == manifest["checkpoint_sha256"]
 
     for model, lam in (("llada_tiny_base", 3), ("llada_tiny_base", 11), ("llama_tiny_base", 11)):
         patch_dir = workdir / f"results/checkpoints/{model}/ntk{lam}"
         record = json.loads((patch_dir / "rope_patch.json").read_text())
         assert record["ntk_lambda"] == lam and record["new_theta"] == 10_000 * lam
-        assert record["provenance"]["packages"]["torch"]
+        patch_prov = json.loads((patch_dir / "rope_patch.provenance.json").read_text())
+        assert patch_prov["packages"]["torch"] and patch_prov["stage"] == "rope_patch"
+        assert (
+            record["source"]["checkpoint_sha256"]
+            == json.loads((workdir / f"results/checkpoints/{model}/download.json").read_text())[
+                "checkpoint_sha256"
+            ]
+        )
         shard = patch_dir / "model-00001-of-00002.safetensors"
         assert shard.is_symlink()
         assert shard.resolve() == (workdir / f"results/demo_hub/{model}" / shard.name).resolve()
