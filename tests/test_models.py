@@ -712,6 +712,22 @@ def test_missing_tokenizer_is_named(ckpt, tmp_path: Path) -> None:
 # ----------------------------------------------------- a checkpoint of another family
 
 
+def _entry(source: str, family: str, theta: float) -> Model:
+    """A config entry for a tiny checkpoint of layout `source`, declared as `family`."""
+    sizes = PRESETS["tiny"][source]
+    return Model(
+        key="m",
+        label="m",
+        family=family,
+        variant="base",
+        t_train=sizes["max_position"],
+        rope_theta=theta,
+        head_dim=sizes["hidden"] // sizes["heads"],
+        dtype="float32",
+        demo={"preset": "tiny", "seed": 0},
+    )
+
+
 @pytest.mark.parametrize(
     ("family", "source", "model_type"),
     [
@@ -734,18 +750,7 @@ def test_other_family_model_type_refused(
     assert repr(model_type) in str(info.value) and repr(family) in str(info.value)
 
     # The same at download time, before the rope check reads family-specific keys.
-    sizes = PRESETS["tiny"][source]
-    model = Model(
-        key="m",
-        label="m",
-        family=family,
-        variant="base",
-        t_train=sizes["max_position"],
-        rope_theta=_config(ckpt[source]).get("rope_theta", 500000.0),
-        head_dim=sizes["hidden"] // sizes["heads"],
-        dtype="float32",
-        demo={"preset": "tiny", "seed": 0},
-    )
+    model = _entry(source, family, _config(ckpt[source]).get("rope_theta", 500000.0))
     with pytest.raises(ConfigError, match=re.escape(str(config))) as info:
         checkpoints._check_declared_rope(model, d)
     assert repr(model_type) in str(info.value) and repr(family) in str(info.value)
@@ -755,17 +760,7 @@ def test_declared_rope_check_accepts_each_family(ckpt) -> None:
     for source, family in LOADER_FAMILY.items():
         cfg = _config(ckpt[source])
         theta = cfg.get("rope_theta") or cfg["rope_parameters"]["rope_theta"]
-        sizes = PRESETS["tiny"][source]
-        model = Model(
-            key="m",
-            label="m",
-            family=family,
-            variant="base",
-            t_train=sizes["max_position"],
-            rope_theta=theta,
-            head_dim=sizes["hidden"] // sizes["heads"],
-            dtype="float32",
-        )
+        model = _entry(source, family, theta)
         checkpoints._check_declared_rope(model, ckpt[source])
 
 

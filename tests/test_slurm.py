@@ -35,6 +35,7 @@ import yaml
 
 from longllada import budget
 from longllada.config import Study
+from longllada.jobs import partials
 
 SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 pytestmark = pytest.mark.slow
@@ -112,16 +113,18 @@ def sh(*cmd: str, timeout: float = 30) -> str:
     return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=timeout).stdout
 
 
-def wait_for_cancellable(proc: subprocess.Popen, partial: Path, log: Path, deadline: float) -> str:
-    """The SLURM id of the diffusion PPL job once it is RUNNING with some, not all, chunks done."""
+def wait_for_cancellable(proc: subprocess.Popen, progress: Path, log: Path, deadline: float) -> str:
+    """The SLURM id of the diffusion PPL job once it is RUNNING with some, not all, chunks done
+    (in its partial file, `<progress>.<header hash>.partial`)."""
     while time.monotonic() < deadline and proc.poll() is None:
         for line in sh("squeue", "-h", "-o", "%i|%T|%k").splitlines():
             job_id, state, comment = line.split("|", 2)
             if comment.startswith("rule_perplexity_diffusion") and state == "RUNNING":
-                with contextlib.suppress(FileNotFoundError):
-                    done = len(partial.read_text().splitlines())
-                    if 1 <= done <= N_CHUNKS - 4:
-                        return job_id
+                for partial in partials(progress):
+                    with contextlib.suppress(FileNotFoundError):
+                        done = len(partial.read_text().splitlines())
+                        if 1 <= done <= N_CHUNKS - 4:
+                            return job_id
         time.sleep(0.2)
     raise AssertionError(
         f"the diffusion job never ran with chunks left (snakemake rc {proc.poll()}):\n"
@@ -199,8 +202,8 @@ def slurm_run(tmp_path_factory: pytest.TempPathFactory, local_run, cluster):
     args = ("--profile", "slurm", "--profile", str(overlay), "implemented")
     proc = start(snakemake_cmd(*args, "--configfile", TEST_CONFIG), work, log)
     try:
-        partial = work / f"{DIFFUSION}.chunks.jsonl.partial"
-        cancelled = wait_for_cancellable(proc, partial, log, time.monotonic() + SNAKEMAKE_TIMEOUT)
+        progress = work / f"{DIFFUSION}.chunks.jsonl"
+        cancelled = wait_for_cancellable(proc, progress, log, time.monotonic() + SNAKEMAKE_TIMEOUT)
         sh("scancel", cancelled)
         proc.wait(SNAKEMAKE_TIMEOUT + 30)
     finally:
@@ -282,7 +285,7 @@ def test_cancelled_job_resumed_from_its_checkpoint(slurm_run) -> None:
     assert 1 <= int(resumed[0]) < N_CHUNKS
     rows = [json.loads(line) for line in (work / f"{DIFFUSION}.chunks.jsonl").open()]
     assert [r["id"] for r in rows] == list(range(N_CHUNKS))
-    assert not list(work.glob(f"{DIFFUSION}.chunks.jsonl.*.partial"))  # finished: no partial
+    assert not partials(work / f"{DIFFUSION}.chunks.jsonl")  # finished: no partial left
     assert not list(work.glob(f"{DIFFUSION}.chunks.jsonl.lock"))  # and no lock left
     # the retry asked for the wall time of attempt 2 (the rule's runtime scales with attempt)
     study = Study.from_file(work / TEST_CONFIG)
