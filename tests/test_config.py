@@ -547,3 +547,16 @@ def test_tab_indented_json_config(tmp_path: Path) -> None:
     path.write_text('{\n\t"seed": 1,\n\t"seed": 2\n}\n')
     with pytest.raises(ConfigError, match=rf"^{path}: duplicate key 'seed' \(JSON\)"):
         load_config(path)
+
+
+def test_dream_sampling_option_names_its_runs() -> None:
+    """Dream's paper sampling (with the official argmax fallback) is the default; `clean` is a
+    named option with a run of its own."""
+    cfg = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+    cfg["targets"]["figure9_niah_dream"]["runs"][0]["sampler"] = {"sampling": ["paper", "clean"]}
+    runs = Study(cfg).targets["figure9_niah_dream"].runs
+    assert [r.setting for r in runs] == ["ntk1_s8", "ntk1_s8_smpclean"]
+    assert [dict(r.sampler)["sampling"] for r in runs] == ["paper", "clean"]
+    cfg["targets"]["figure9_niah_dream"]["runs"][0]["sampler"] = {"sampling": "greedy"}
+    with pytest.raises(ConfigError, match=r"runs\[0\]\.sampler\.sampling: 'greedy' is not one"):
+        Study(cfg)

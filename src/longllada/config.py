@@ -36,12 +36,20 @@ PAPER_SAMPLERS: dict[str, dict[str, Any]] = {
         "cfg_scale": 0.0,
         "remasking": "low_confidence",
     },
-    "dream": {"steps": 32, "alg": "entropy", "temperature": 0.2, "top_p": 0.95},
+    # sampling "paper": the official Categorical check with its argmax fallback (sampling/dream.py)
+    "dream": {
+        "steps": 32,
+        "alg": "entropy",
+        "temperature": 0.2,
+        "top_p": 0.95,
+        "sampling": "paper",
+    },
     "ar": {},  # greedy decoding
 }
 SAMPLER_CHOICES = {
     "remasking": ("low_confidence", "random"),
     "alg": ("origin", "maskgit_plus", "topk_margin", "entropy"),
+    "sampling": ("paper", "clean"),
 }
 ALWAYS_IN_ID = {"llada": ("steps", "block_length"), "dream": ("steps",), "ar": ()}
 ID_ABBREV = {
@@ -52,6 +60,7 @@ ID_ABBREV = {
     "remasking": "rm",
     "alg": "alg",
     "top_p": "p",
+    "sampling": "smp",
 }
 # "gen_length": as many steps as output tokens (the paper's LongBench setting).
 STEPS_PER_TOKEN = "gen_length"

@@ -6,6 +6,17 @@ samples a token for every masked position and commits int(n_mask * (1 - s/t)) of
 confidence (the last step commits all). Dream is adapted from an autoregressive model, so the
 prediction for position i is the model's output at position i - 1 (position 0 uses its own row).
 
+Sampling as the paper ran it (`sampling="paper"`, the default): the official sampler draws with
+`torch.distributions.Categorical(probs=...).sample()` inside a bare `try/except` that falls back
+to the argmax for the whole call. Categorical normalises the probabilities and then checks, in
+their dtype, that every row sums to 1 within 1e-6; in bf16 that check often fails (a row's
+bf16 sum is 1 only to about 2**-8), so the published Dream runs were partly greedy, and a
+fallback call draws no random numbers, which shifts the random stream of every later draw. Here
+the same check decides the same fallback, and the draws are the same `torch.multinomial` call
+that Categorical makes. `sampling="clean"` always samples (the fallback is a defect of the
+official code, kept by default for fidelity). `stats`, when given, counts the sampling calls
+and the fallbacks.
+
 Prompt handling is the caller's: the paper prepends the tokenizer's bos to Dream prompts.
 Arithmetic stays in the logits' dtype (bf16 in the paper), as the official code's does.
 
@@ -22,6 +33,8 @@ import torch
 import torch.nn.functional as F
 
 ALGS = ("origin", "maskgit_plus", "topk_margin", "entropy")
+SAMPLING = ("paper", "clean")
+SIMPLEX_TOLERANCE = 1e-6  # torch.distributions.constraints.simplex
 
 
 @dataclass(frozen=True)
@@ -35,8 +48,11 @@ class DreamSettings:
     top_k: int | None = None
     alg_temp: float | None = None
     eps: float = 1e-3
+    sampling: str = "paper"  # "paper": the official Categorical check and argmax fallback
 
     def __post_init__(self) -> None:
+        if self.sampling not in SAMPLING:
+            raise ValueError(f"sampling must be one of {SAMPLING}, got {self.sampling!r}")
         if self.steps < 1:
             raise ValueError(f"steps must be >= 1, got {self.steps}")
         if self.alg not in ALGS:
@@ -62,11 +78,13 @@ def generate(
     *,
     generator: torch.Generator | None = None,
     fast: bool = True,
+    stats: dict[str, int] | None = None,
 ) -> torch.Tensor:
     """Decode `gen_length` tokens after `prompt` ([1, P], on the model's device) -> [1, gen_length].
 
     `generator` (on the prompt's device) drives every random draw: token sampling when
     temperature > 0, the transfer draws of "origin", the position sampling of alg_temp.
+    `stats`: incremented in place: "sampling_calls" and "greedy_fallbacks" (paper sampling).
     """
     family = getattr(model, "family", "dream")
     if family != "dream":
@@ -96,12 +114,12 @@ def generate(
             draws = torch.rand(positions.shape, device=x.device, generator=generator)
             chosen = positions[draws < p_transfer]
             if chosen.numel():
-                _, x0 = _sample_tokens(_rows_at(model, x, chosen, all_logits), s, generator)
+                _, x0 = _sample_tokens(_rows_at(model, x, chosen, all_logits), s, generator, stats)
                 x[0, chosen] = x0
             continue
 
         logits = _rows_at(model, x, positions, all_logits)
-        confidence, x0 = _sample_tokens(logits, s, generator)
+        confidence, x0 = _sample_tokens(logits, s, generator, stats)
         # Float32 tensor arithmetic, as officially: the truncation must see the same rounding.
         n_mask = mask_index.sum() / mask_index.shape[0]
         k = int(n_mask) if last else int(n_mask * (1 - s_next / t))
@@ -148,8 +166,20 @@ def _shifted_rows(model: torch.nn.Module, x: torch.Tensor, positions: torch.Tens
     return model(x, logits_index=rows)[0, inverse]
 
 
+def passes_categorical_check(normalised: torch.Tensor) -> bool:
+    """Whether `torch.distributions.Categorical(probs=...)` accepts these (already normalised)
+    rows: its simplex check, in the rows' own dtype."""
+    rows_ok = torch.all(normalised >= 0, dim=-1) & (
+        (normalised.sum(-1) - 1).abs() < SIMPLEX_TOLERANCE
+    )
+    return bool(rows_ok.all())
+
+
 def _sample_tokens(
-    logits: torch.Tensor, s: DreamSettings, generator: torch.Generator | None
+    logits: torch.Tensor,
+    s: DreamSettings,
+    generator: torch.Generator | None,
+    stats: dict[str, int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(confidence, token) per row of `logits` [n, V], by the settings' alg."""
     if s.temperature > 0:
@@ -162,8 +192,16 @@ def _sample_tokens(
     if s.temperature > 0:
         # Categorical sampling (normalised first, as torch.distributions.Categorical does).
         normalised = probs / probs.sum(dim=-1, keepdim=True)
-        x0 = torch.multinomial(normalised, 1, replacement=True, generator=generator).squeeze(-1)
-        confidence = probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
+        fallback = s.sampling == "paper" and not passes_categorical_check(normalised)
+        if stats is not None:
+            stats["sampling_calls"] = stats.get("sampling_calls", 0) + 1
+            stats["greedy_fallbacks"] = stats.get("greedy_fallbacks", 0) + int(fallback)
+        if fallback:  # the official `except:` branch: argmax for every row, no draw
+            confidence, x0 = probs.max(dim=-1)
+        else:
+            x0 = torch.multinomial(normalised, 1, replacement=True, generator=generator)
+            x0 = x0.squeeze(-1)
+            confidence = probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
     else:
         confidence, x0 = probs.max(dim=-1)
     if s.alg == "topk_margin":
