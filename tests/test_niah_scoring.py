@@ -1,0 +1,99 @@
+"""NIAH scoring through OpenCompass's evaluator, and the paper's aggregation."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from longllada import opencompass_env
+from longllada.benchmarks import niah
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = os.environ.get("LONGLLADA_OPENCOMPASS_PYTHON")
+
+
+def test_aggregation_equals_the_published_overall_scores() -> None:
+    """Figure 2's published cells, fed as one sample each, give its published Overall Scores."""
+    cells: dict[str, list[dict]] = {}
+    with open(ROOT / "config/published/figure2_niah_cells.csv") as f:
+        for row in csv.DictReader(f):
+            cells.setdefault(row["model"], []).append(row)
+    with open(ROOT / "config/published/niah_overall_scores.csv") as f:
+        published = {
+            r["model"]: float(r["overall"])
+            for r in csv.DictReader(f)
+            if r["figure"].startswith("2")
+        }
+    assert set(published) == set(cells)
+    for model, rows in cells.items():
+        agg = niah.aggregate(rows)
+        assert len(agg["cells"]) == 66  # 6 lengths x 11 depths
+        assert round(agg["overall"], 2) == pytest.approx(published[model], abs=0.005), model
+
+
+def test_cells_average_their_repeats() -> None:
+    rows = [
+        {"length": 100, "depth": 0, "score": 100.0},
+        {"length": 100, "depth": 0, "score": 0.0},
+        {"length": 100, "depth": 50, "score": 100.0},
+        {"length": 200, "depth": 0, "score": 40.0},
+        {"length": 200, "depth": 50, "score": 20.0},
+    ]
+    agg = niah.aggregate(rows)
+    assert agg["cells"] == {(100, 0): 50.0, (100, 50): 100.0, (200, 0): 40.0, (200, 50): 20.0}
+    assert agg["n"][(100, 0)] == 2
+    assert agg["by_length"] == {100: 75.0, 200: 30.0}
+    assert agg["overall"] == 52.5
+    with pytest.raises(ValueError, match="no NIAH scores"):
+        niah.aggregate([])
+
+
+def _levenshtein(a: str, b: str) -> int:
+    """Written for the test: the textbook dynamic programme."""
+    dist = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, dist[0] = dist[0], i
+        for j, cb in enumerate(b, 1):
+            prev, dist[j] = dist[j], min(dist[j] + 1, dist[j - 1] + 1, prev + (ca != cb))
+    return dist[-1]
+
+
+def expected_score(prediction: str, gold: str, keyword: str) -> float:
+    """BENCHMARKS.md's rule: 100 if the keyword is in the raw answer, else 0.2 x the edit
+    similarity with all whitespace removed."""
+    if keyword in prediction:
+        return 100.0
+    p, g = re.sub(r"\s+", "", prediction), re.sub(r"\s+", "", gold)
+    longest = max(len(p), len(g))
+    return 0.2 * (100 * (1 - _levenshtein(p, g) / longest) if longest else 100)
+
+
+NEEDLE = "Hidden on Emerald Island is the legendary Stardust Shard."
+CASES = [
+    ("the Stardust Shard, of course", NEEDLE, "Stardust Shard"),  # found: 100
+    ("the stardust shard", NEEDLE, "Stardust Shard"),  # case-sensitive: not found
+    ("Hidden on Emerald Island is the legendary Moon Stone.", NEEDLE, "Stardust Shard"),
+    ("", NEEDLE, "Stardust Shard"),  # an empty answer: 0
+    ("  Hidden on\nEmerald  Island is the legendary Stardust Shar", NEEDLE, "Stardust Shard"),
+    ("答案是星尘碎片", "翡翠岛上藏着传说中的星尘碎片。", "星尘之石"),
+]
+
+
+@pytest.mark.skipif(not PYTHON, reason="LONGLLADA_OPENCOMPASS_PYTHON is not set")
+def test_scores_equal_the_rule_on_hand_made_cases() -> None:
+    prepared = opencompass_env.prepare(PYTHON)
+    rows = [
+        {"id": f"s{i}", "prediction": p, "gold": g, "keyword": k}
+        for i, (p, g, k) in enumerate(CASES)
+    ]
+    scored = niah.score_predictions(rows, prepared)
+    assert [s["id"] for s in scored] == [r["id"] for r in rows]
+    for row, s in zip(rows, scored, strict=True):
+        want = expected_score(row["prediction"], row["gold"], row["keyword"])
+        assert s["score"] == pytest.approx(want, abs=1e-9), row
+    assert scored[0]["score"] == 100 and scored[3]["score"] == 0
+    assert 0 < scored[1]["score"] < 20  # a miss scores a little, not 0
