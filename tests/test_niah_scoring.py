@@ -97,3 +97,70 @@ def test_scores_equal_the_rule_on_hand_made_cases() -> None:
         assert s["score"] == pytest.approx(want, abs=1e-9), row
     assert scored[0]["score"] == 100 and scored[3]["score"] == 0
     assert 0 < scored[1]["score"] < 20  # a miss scores a little, not 0
+
+
+# --- prompts -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    prose = (ROOT / "src/longllada/data/demo_corpus.txt").read_text(encoding="utf-8")
+    return niah.write_demo_data(tmp_path_factory.mktemp("needlebench"), prose)
+
+
+OPENCOMPASS_LOAD = """
+import json, sys
+from opencompass.datasets.needlebench.origin import NeedleBenchOriginDataset
+path, length, depth, repeats = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+ds = NeedleBenchOriginDataset.load(path=path, length=length, depth=depth, tokenizer_model="gpt-4",
+    file_list=["en_un_asr.jsonl"], num_repeats_per_file=repeats, length_buffer=600, guide=False,
+    language="English", needle_file_name="needles.jsonl", position="End")
+print(json.dumps({"prompt": ds["prompt"], "answer": ds["answer"]}))
+"""
+
+
+@pytest.mark.skipif(not PYTHON, reason="LONGLLADA_OPENCOMPASS_PYTHON is not set")
+def test_prompts_equal_opencompass_for_the_same_arguments(demo_data: Path, tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    prepared = opencompass_env.prepare(PYTHON)
+    out = tmp_path / "len1000.jsonl"
+    niah.build_prompts(demo_data, 1000, [0, 50, 100], 2, out, prepared)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["depth"], r["repeat"]) for r in rows] == [
+        (d, k) for d in (0, 50, 100) for k in (0, 1)
+    ]
+    for depth in (0, 50, 100):
+        res = subprocess.run(
+            [prepared["python"], "-c", OPENCOMPASS_LOAD, str(demo_data), "1000", str(depth), "2"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env=opencompass_env.environment(prepared),
+        )
+        assert res.returncode == 0, res.stderr[-2000:]
+        theirs = json.loads(res.stdout.strip().splitlines()[-1])
+        ours = [r for r in rows if r["depth"] == depth]
+        assert [r["prompt"] for r in ours] == theirs["prompt"]
+        assert [f"{r['gold']}*{r['keyword']}" for r in ours] == theirs["answer"]
+    first = rows[0]
+    # The question ends in the answer prefix (the format blank stripped), as the paper's did.
+    assert first["prompt"].endswith(" is ")
+    assert first["keyword"] in first["gold"] and 300 < first["cl100k_tokens"] <= 1000
+
+
+@pytest.mark.skipif(not PYTHON, reason="LONGLLADA_OPENCOMPASS_PYTHON is not set")
+def test_bad_needlebench_data_is_named(demo_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    prepared = opencompass_env.prepare(PYTHON)
+    with pytest.raises(niah.NiahDataError, match=r"holds \d+ cl100k tokens; length 900000"):
+        niah.build_prompts(demo_data, 900000, [0], 1, tmp_path / "long.jsonl", prepared)
+    bad = shutil.copytree(demo_data, tmp_path / "bad")
+    lines = (bad / "needles.jsonl").read_text().splitlines()
+    lines[1] = lines[1].replace('"arg2"', '"keyword"')
+    (bad / "needles.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(niah.NiahDataError, match=r"needles.jsonl:2: no key 'arg2'"):
+        niah.build_prompts(bad, 1000, [0], 1, tmp_path / "x.jsonl", prepared)
+    assert not (tmp_path / "x.jsonl").exists()

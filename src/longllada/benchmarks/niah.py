@@ -20,6 +20,76 @@ from typing import Any
 from longllada import opencompass_env
 
 SCORER = Path(__file__).resolve().parents[1] / "oc_side" / "niah_score.py"
+PROMPTER = Path(__file__).resolve().parents[1] / "oc_side" / "niah_prompts.py"
+HAYSTACK = "en_un_asr.jsonl"  # the paper's (UN speech transcripts), NeedleBench's file name
+NEEDLES = "needles.jsonl"
+LENGTH_BUFFER = 600  # tokens OpenCompass leaves for the question (the paper's setting)
+
+
+class NiahDataError(ValueError):
+    """A NeedleBench data file that cannot make the prompts asked for (named in the message)."""
+
+
+def build_prompts(
+    data_dir: str | Path,
+    length: int,
+    depths: Iterable[int],
+    repeats: int,
+    out: str | Path,
+    prepared: Mapping[str, Any],
+    timeout: float = 3600,
+) -> None:
+    """One prompts JSONL for one length, every depth and repeat, by OpenCompass's
+    NeedleBenchOriginDataset in one OpenCompass process (oc_side/niah_prompts.py)."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    spec = {
+        "data_dir": str(Path(data_dir).resolve()),
+        "haystack": HAYSTACK,
+        "needles": NEEDLES,
+        "length": int(length),
+        "depths": [int(d) for d in depths],
+        "repeats": int(repeats),
+        "length_buffer": LENGTH_BUFFER,
+        "out": str(out.resolve()),
+    }
+    with tempfile.TemporaryDirectory(prefix="niah_prompts_") as tmp:
+        spec_path = Path(tmp) / "spec.json"
+        spec_path.write_text(json.dumps(spec), encoding="utf-8")
+        res = subprocess.run(
+            [prepared["python"], str(PROMPTER), str(spec_path)],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=opencompass_env.environment(prepared),
+        )
+    if res.returncode == 3:
+        raise NiahDataError(res.stderr.strip().removeprefix("error: "))
+    if res.returncode != 0:
+        raise RuntimeError(f"NIAH prompts failed: {res.stderr.strip()[-3000:]}")
+
+
+def write_demo_data(out_dir: str | Path, prose: str, n_needles: int = 3) -> Path:
+    """NeedleBench-format files for the demo and tests: a haystack of real prose (one record a
+    paragraph) and needles whose questions end in the real answer-format blank."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paragraphs = [p.strip() for p in prose.split("\n") if p.strip()]
+    with open(out_dir / HAYSTACK, "w", encoding="utf-8") as f:
+        for text in paragraphs:
+            f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
+    places = ["Emerald Island", "Mount Vesper", "the Amber Coast"][:n_needles]
+    items = ["Stardust Shard", "Silver Compass", "Copper Lantern"][:n_needles]
+    with open(out_dir / NEEDLES, "w", encoding="utf-8") as f:
+        for place, item in zip(places, items, strict=True):
+            needle = f"Hidden on {place} is the legendary {item}."
+            question = (
+                f"What legendary item is hidden on {place}?\nPlease answer in the format "
+                f"'The legendary item hidden on {place} is ________.'"
+            )
+            row = {"needle": needle, "retrieval_question": question, "arg2": item}
+            f.write(json.dumps({**row, "language": "English"}) + "\n")
+    return out_dir
 
 
 def score_predictions(
