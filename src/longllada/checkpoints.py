@@ -16,7 +16,7 @@ from typing import Any
 
 from longllada import demo, fingerprints, hub, provenance, rope
 from longllada.config import ConfigError, Model
-from longllada.files import read_json, write_json
+from longllada.files import canonical, digest, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +51,14 @@ def model_record(model: Model, manifest: dict[str, Any] | None = None) -> dict[s
     if manifest is not None:
         rec["commit_sha"] = manifest.get("commit_sha")
         rec["snapshot_dir"] = manifest.get("snapshot_dir")
-        rec["checkpoint_sha256"] = manifest_digest(manifest)
+        rec["checkpoint_sha256"] = manifest.get("checkpoint_sha256")
     return rec
 
 
 def manifest_digest(manifest: dict[str, Any]) -> str:
     """One sha256 for a checkpoint's exact bytes: its files' names, sizes and sha256."""
     files = manifest.get("verification", {}).get("files", [])
-    return fingerprints.digest(fingerprints.canonical(files))
+    return digest(canonical(files))
 
 
 def provenance_path(record_path: str | Path) -> Path:

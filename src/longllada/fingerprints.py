@@ -15,14 +15,17 @@ The same fingerprint, plus the sha256 of the job's input files, heads the job's 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from longllada import hub
 from longllada.config import Model, Run, Study
+from longllada.files import canonical, digest, sha256_file
+
+__all__ = ["canonical", "digest", "for_job", "partial_header", "unrecorded"]
 
 # The model fields each kind of job depends on; label and gated change no number.
 CHECKPOINT_FIELDS = ("family", "variant", "rope_theta", "head_dim", "t_train")
@@ -30,6 +33,7 @@ CHECKPOINT_FIELDS = ("family", "variant", "rope_theta", "head_dim", "t_train")
 DOWNLOAD_FIELDS = ("family", "rope_theta", "head_dim")
 SOURCE_FIELDS = ("hub_id", "revision", "local_dir")
 CAUSAL_PPL_SETTINGS = ("max_tokens", "chunk", "dtype", "document_index")
+DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}  # under data:
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -75,39 +79,21 @@ def unrecorded(value: Any) -> Any:
     return value
 
 
-def canonical(obj: Any) -> str:
-    """Strict, sorted, compact JSON: equal content gives equal text (NaN and inf refused)."""
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _fields(model: Model, names: tuple[str, ...]) -> dict[str, Any]:
     return {"key": model.key, **{n: getattr(model, n) for n in names}}
 
 
 def local_dir_state(path: str | Path) -> list[list[Any]] | str:
-    """(name, size, mtime_ns) of every file of a checkpoint directory outside the DAG, so that
-    replacing its weights reruns the download check (which hashes them) and what follows."""
+    """(name, size, mtime_ns) of every checkpoint file the download check verifies in a
+    directory outside the DAG, so that replacing its weights reruns that check (which hashes
+    them) and what follows."""
     root = Path(path).expanduser()
     if not root.is_dir():
         return f"missing: {root}"
     state = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root)
-        if p.is_file() and not any(part.startswith(".") for part in rel.parts):
-            st = p.stat()
-            state.append([rel.as_posix(), st.st_size, st.st_mtime_ns])
+    for name in hub.listed_files(root, hub.DEFAULT_PATTERNS):
+        st = (root / name).stat()
+        state.append([name, st.st_size, st.st_mtime_ns])
     return state
 
 
@@ -226,8 +212,7 @@ def for_job(study: Study, kind: str, wildcards: Mapping[str, str]) -> dict[str, 
     bench, _, stage = kind.partition(":")  # "ppl", "niah:generate", "niah:score", ...
     unit = {k: w[k] for k in ("unit", "length", "context", "subset", "task") if k in w}
     if stage == "prompts":
-        data = {"needlebench": "niah", "longbench": "longbench", "ruler": "ruler"}
-        data_dir = next((study.data.get(d) for d, b in data.items() if b == bench), None)
+        data_dir = study.data.get(DATA_KEY[bench])
         if bench == "longbench":  # prompts are cut in the model's own tokens
             unit["model"] = w["model"]
         return benchmark_stage(

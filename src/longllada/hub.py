@@ -490,7 +490,7 @@ def verify_checkpoint(
             f"No tokenizer in {root}: expected {' or '.join(TOKENIZER_FILES)} (or a *.tiktoken)."
         )
 
-    listed = _listed_files(root, patterns)
+    listed = listed_files(root, patterns)
     # Every JSON file a loader may read later (tokenizer_config.json, generation_config.json,
     # ...) is parsed now, so that a torn one fails here, by name, and not in a GPU job.
     for name in listed:
@@ -663,7 +663,7 @@ def _read_safetensors_header(path: Path, name: str) -> dict[str, int]:
     return tensors
 
 
-def _listed_files(root: Path, patterns: Sequence[str]) -> list[str]:
+def listed_files(root: Path, patterns: Sequence[str]) -> list[str]:
     """Files under root matching the patterns, skipping hidden dirs (.cache bookkeeping)."""
     names = []
     for path in root.rglob("*"):

@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import hashlib
 import json
 import logging
 import os
@@ -28,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from longllada.files import canonical, digest
+
 log = logging.getLogger(__name__)
 
 SETTINGS_KEY = "_settings"
@@ -35,8 +36,7 @@ PROGRESS_EVERY_S = 60.0  # a progress line at most this often (and at the first 
 
 
 def header_digest(settings: dict[str, Any] | None) -> str:
-    text = json.dumps(settings or {}, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return digest(canonical(settings or {}))[:16]
 
 
 def partial_path(output: str | Path, settings: dict[str, Any] | None = None) -> Path:

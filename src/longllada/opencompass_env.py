@@ -23,7 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from longllada.verify import hubcode_env
+from longllada.child_env import clean_env
+from longllada.files import sha256_file
 
 DEFAULT_PYTHON = ".venv-opencompass/bin/python"
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
@@ -65,14 +66,6 @@ def cache_key(url: str = CL100K_URL) -> str:
     return hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def resolve_python(python: str = DEFAULT_PYTHON) -> str:
     if not Path(python).is_file():
         raise OpenCompassEnvError(
@@ -89,7 +82,7 @@ def probe(python: str = DEFAULT_PYTHON) -> dict[str, Any]:
         capture_output=True,
         text=True,
         timeout=120,
-        env=hubcode_env(),
+        env=clean_env(),
     )
     if res.returncode != 0:
         raise OpenCompassEnvError(f"{python} cannot run: {res.stderr.strip()[-2000:]}")
@@ -109,9 +102,9 @@ def prepare(python: str = DEFAULT_PYTHON) -> dict[str, Any]:
         )
     cache = Path(info["prefix"]) / CACHE_NAME
     target = cache / cache_key()
-    if not target.is_file() or _sha256(target) != CL100K_SHA256:
+    if not target.is_file() or sha256_file(target) != CL100K_SHA256:
         source = Path(info["cl100k_file"])
-        digest = _sha256(source)
+        digest = sha256_file(source)
         if digest != CL100K_SHA256:
             raise OpenCompassEnvError(
                 f"{source}: sha256 {digest}, not cl100k_base's {CL100K_SHA256}"
@@ -131,10 +124,23 @@ def prepare(python: str = DEFAULT_PYTHON) -> dict[str, Any]:
 def environment(prepared: dict[str, Any]) -> dict[str, str]:
     """The environment of an OpenCompass-side process: offline cl100k, no credentials, no
     PYTHONPATH of the driver (whose numpy 2 would shadow the env's own)."""
-    return hubcode_env(
+    return clean_env(
         TIKTOKEN_CACHE_DIR=prepared["tiktoken_cache_dir"],
         HF_HUB_OFFLINE="1",
         HF_DATASETS_OFFLINE="1",
+    )
+
+
+def run_script(
+    prepared: dict[str, Any], script: str | Path, *args: str, timeout: float = 3600
+) -> subprocess.CompletedProcess:
+    """Run one of oc_side/'s scripts with the OpenCompass interpreter, in `environment`."""
+    return subprocess.run(
+        [prepared["python"], str(script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=environment(prepared),
     )
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from longllada import checkpoints, provenance
+from longllada.child_env import clean_env
 from longllada.config import Model
 from longllada.files import read_json, write_json
 
@@ -65,25 +66,6 @@ _HOW_TO_CREATE = (
     "-f envs/hubcode.yaml -p .venv-hubcode), or point config verify.python at its interpreter"
 )
 _STDERR_LINES = 40  # lines of the reference's stderr quoted in an error message
-# Variables a subprocess running downloaded hub code must never see: credentials (HF_TOKEN,
-# HUGGING_FACE_HUB_TOKEN, any other *_TOKEN) and where a stored token would be read from.
-_SECRET_SUFFIXES = ("_TOKEN", "_TOKEN_PATH", "_TOKENS_PATH", "_API_KEY", "_SECRET", "_PASSWORD")
-
-
-def hubcode_env(**overrides: str) -> dict[str, str]:
-    """The environment for a subprocess that runs the hub-code interpreter: this process's,
-    less PYTHONPATH and every credential variable (see _SECRET_SUFFIXES), plus `overrides`.
-
-    The checkpoint is local and the child runs offline, so it needs no token; downloaded code
-    must not be handed one.
-    """
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.upper().endswith(_SECRET_SUFFIXES) and name != "PYTHONPATH"
-    }
-    env.update(overrides)
-    return env
 
 
 class VerifyError(RuntimeError):
@@ -232,7 +214,7 @@ def _env_versions(python: str) -> str:
             capture_output=True,
             text=True,
             timeout=60,
-            env=hubcode_env(),
+            env=clean_env(),
             check=False,
         )
     except (OSError, subprocess.SubprocessError) as err:
@@ -281,7 +263,7 @@ def run_reference(
     # checkpoint's downloaded code). The hub code is copied into a private modules cache (no
     # clash between concurrent jobs, no write to $HOME on a compute node); the checkpoint is
     # local, so no network either.
-    env = hubcode_env(
+    env = clean_env(
         HF_MODULES_CACHE=str(workdir / "hf_modules"),
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",

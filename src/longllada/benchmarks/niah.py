@@ -10,7 +10,6 @@ over its depths (Figure 1b), the Overall Score the mean of all cells.
 from __future__ import annotations
 
 import json
-import subprocess
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -56,13 +55,7 @@ def build_prompts(
     with tempfile.TemporaryDirectory(prefix="niah_prompts_") as tmp:
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(spec), encoding="utf-8")
-        res = subprocess.run(
-            [prepared["python"], str(PROMPTER), str(spec_path)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=opencompass_env.environment(prepared),
-        )
+        res = opencompass_env.run_script(prepared, PROMPTER, spec_path, timeout=timeout)
     if res.returncode == 3:
         raise NiahDataError(res.stderr.strip().removeprefix("error: "))
     if res.returncode != 0:
@@ -104,13 +97,7 @@ def score_predictions(
             for r in rows:
                 keep = {k: r[k] for k in ("id", "prediction", "gold", "keyword")}
                 f.write(json.dumps(keep, ensure_ascii=False) + "\n")
-        res = subprocess.run(
-            [prepared["python"], str(SCORER), str(src), str(dst)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            env=opencompass_env.environment(prepared),
-        )
+        res = opencompass_env.run_script(prepared, SCORER, src, dst, timeout=timeout)
         if res.returncode != 0:
             raise RuntimeError(f"NIAH scoring failed: {res.stderr.strip()[-3000:]}")
         scored = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
