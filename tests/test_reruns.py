@@ -24,8 +24,10 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 pytestmark = pytest.mark.slow
 
 PPL_LLADA = "results/ppl/llada_tiny_base/ntk1/mc2_chunk64.json"
-GPU_LLADA = {"perplexity_diffusion": 1, "qk_states": 1}
-FIGURES = {"figure_perplexity": 1, "figure_tsne": 1}
+# llada_tiny_base's NIAH runs: Figures 1b/2 (steps 8), 3 (steps 1, 4) and 6 (λ 3, 11), 3 lengths
+GPU_LLADA = {"perplexity_diffusion": 1, "qk_states": 1, "niah_generate": 15, "niah_score": 5}
+PPL_FIGURES = {"figure_perplexity": 1, "figure_tsne": 1}
+FIGURES = {**PPL_FIGURES, "figure_niah": 4, "niah_all_runs": 1}  # Figures 1b, 2, 3, 6
 CHECKPOINT = {"download": 1, "rope_patch": 2}  # llada_tiny_base has λ 3 and 11 in the demo
 
 
@@ -87,10 +89,35 @@ def test_dtype_reruns_the_models_gpu_jobs_not_its_download(work: Path) -> None:
 
 def test_label_reruns_the_figures_only(work: Path) -> None:
     cfg = variant(work, "label.yaml", "label: LLaDA-tiny-Base", "label: LLaDA-tiny (renamed)")
+    assert plan(work, cfg) == {**FIGURES, "figure_rope_coverage": 1}
+
+
+def test_niah_sample_limit_reruns_generation_and_scores_not_prompts(work: Path) -> None:
+    cfg = variant(
+        work,
+        "limit.yaml",
+        "    sample_limit: null\n  longbench:",
+        "    sample_limit: 4\n  longbench:",
+    )
     assert plan(work, cfg) == {
-        "figure_perplexity": 1,
-        "figure_tsne": 1,
-        "figure_rope_coverage": 1,
+        "niah_generate": 54,
+        "niah_score": 18,
+        "figure_niah": 9,
+        "niah_all_runs": 1,
+    }
+
+
+def test_another_niah_length_adds_only_its_jobs(work: Path) -> None:
+    cfg = variant(
+        work, "lengths.yaml", "lengths: [256, 512, 1024]", "lengths: [256, 512, 768, 1024]"
+    )
+    # its prompts and 18 generation jobs; every run's scores and figures take the new length
+    assert plan(work, cfg) == {
+        "niah_prompts": 1,
+        "niah_generate": 18,
+        "niah_score": 18,
+        "figure_niah": 9,
+        "niah_all_runs": 1,
     }
 
 
@@ -120,7 +147,7 @@ def test_edited_document_reruns_its_jobs_and_restored_bytes_rerun_nothing(work: 
             "perplexity_diffusion": 1,
             "perplexity_causal": 1,
             "qk_states": 2,
-            **FIGURES,
+            **PPL_FIGURES,
         }
     finally:
         doc.write_bytes(original)  # newer than every result, but the same bytes

@@ -74,6 +74,11 @@ def copy_repo(dst: Path) -> Path:
     repo_copy.copy_repo(dst)
     config = yaml.safe_load((dst / "config/demo.yaml").read_text())
     config["benchmarks"]["ppl"].update(PPL)
+    # The demo's NIAH targets (100 small jobs) would spend the calls' time limits on job
+    # submission; the DAG's SLURM behaviour is the same with the PPL, Q/K and figure jobs.
+    config["targets"] = {
+        name: t for name, t in config["targets"].items() if not t["kind"].startswith("niah")
+    }
     (dst / TEST_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
     return dst
 
@@ -147,7 +152,7 @@ def test_profile_plans_the_paper_from_the_repository_root(tmp_path: Path) -> Non
     text = out.stdout + out.stderr
     assert "Using profile slurm for" in out.stderr
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", text, re.M)
-    assert len(jobs) == 1825  # the 1,824 jobs of README, and `all`
+    assert len(jobs) == 1827  # every job of the plan (README: 1,827, `all` included)
     seen = set()
     for rule, line in jobs:
         res = dict(item.split("=", 1) for item in line.split(", "))

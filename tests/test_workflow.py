@@ -84,6 +84,57 @@ def test_demo_builds_checkpoints_and_figures(workdir: Path, demo_run) -> None:
         assert (workdir / "logs" / log).exists()
 
 
+NIAH_FIGURES = (
+    "figure1b_niah_by_length",
+    "figure2_niah_direct_extrapolation",
+    "figure3_niah_steps_llada_8b_base",
+    "figure6_niah_ntk_llada_8b_base",
+    "figure7_niah_ntk_llada_8b_instruct",
+    "figure8_niah_ntk_llada_1_5",
+    "figure9_niah_dream",
+    "figure10_niah_steps_llada_8b_instruct",
+    "figure11_niah_steps_llada_1_5",
+)
+
+
+def test_demo_builds_every_niah_figure_end_to_end(workdir: Path, demo_run) -> None:
+    assert demo_run.returncode == 0, demo_run.stderr[-3000:]
+    study = Study.from_file(workdir / "config/demo.yaml")
+    data = json.loads((workdir / "results/data/needlebench/manifest.json").read_text())
+    assert data["source"]["demo"] == "paul_graham_essays"
+    assert set(data["files"]) == {"needles.jsonl", "en_un_asr.jsonl"}
+    for length in study.benchmarks["niah"]["lengths"]:
+        meta = json.loads((workdir / f"results/prompts/niah/len{length}.meta.json").read_text())
+        assert meta["opencompass"] == "0.5.4" and meta["cl100k_sha256"].startswith("223921b7")
+        assert meta["data"]["files"] == data["files"]
+        assert meta["rows"] == 3 * 2 and meta["cl100k_tokens_max"] <= length
+    for name in NIAH_FIGURES:
+        assert (workdir / f"paper_figures/{name}.pdf").read_bytes().startswith(b"%PDF")
+        drawn = (workdir / f"paper_figures/{name}.csv").read_text().splitlines()
+        assert drawn[0].startswith("panel,kind,model") and len(drawn) > 1
+        comparison = (workdir / f"paper_figures/{name}.comparison.csv").read_text()
+        assert comparison.startswith("panel,kind,length,depth,published_figure")
+    # Figure 3's first panel stands beside the paper's 3a (LLaDA-8B-Base, 1 step): 45.59
+    rows = (workdir / "paper_figures/figure3_niah_steps_llada_8b_base.comparison.csv").read_text()
+    overall = [r.split(",") for r in rows.splitlines() if ",overall," in r]
+    assert overall[0][4:9] == ["3a", "LLaDA-8B-Base", "1", "1", "45.59"]
+    # One run: every sample generated, scored, aggregated; Dream's fallbacks counted
+    scores = json.loads((workdir / "results/niah/dream_tiny_base/ntk1_s8/scores.json").read_text())
+    assert scores["n_samples"] == scores["n_full"] == 3 * 3 * 2
+    assert len(scores["cells"]) == 9 and len(scores["samples"]) == 18
+    cells = [c["score"] for c in scores["cells"]]
+    assert abs(scores["overall"] - sum(cells) / len(cells)) < 1e-9
+    record = json.loads(
+        (workdir / "results/niah/dream_tiny_base/ntk1_s8/len512.provenance.json").read_text()
+    )
+    assert record["settings"]["applied"]["sampling"] == "paper"
+    assert record["totals"]["sampling_calls"] >= record["totals"]["greedy_fallbacks"] >= 0
+    assert record["samples"]["selected"] == 6
+    tidy = (workdir / "paper_figures/niah_all_runs.csv").read_text().splitlines()
+    niah_runs = [r for r in study.paper_runs() if r.benchmark == "niah"]
+    assert len(tidy) == 1 + 9 * len(niah_runs)
+
+
 def test_demo_rerun_has_nothing_to_do(workdir: Path, demo_run) -> None:
     again = snakemake(workdir, "-n", "implemented", "--configfile", "config/demo.yaml")
     assert again.returncode == 0
@@ -96,7 +147,7 @@ def test_paper_dry_run_plans_every_target(workdir: Path) -> None:
     counts = job_counts(out.stdout + out.stderr)
     study = Study.from_file(workdir / "config/paper.yaml")
     for bench in GENERATIVE:
-        runs = [r for r in study.runs.values() if r.benchmark == bench]
+        runs = [r for r in study.paper_runs() if r.benchmark == bench]
         assert counts[f"{bench}_generate"] == sum(len(study.prediction_files(r)) for r in runs)
         assert counts[f"{bench}_score"] == len(runs)
     assert counts["download"] == 7
@@ -105,6 +156,16 @@ def test_paper_dry_run_plans_every_target(workdir: Path) -> None:
     assert counts["figure_rope_coverage"] == counts["figure_perplexity"] == 1
     assert counts["perplexity_diffusion"] == counts["perplexity_causal"] == 2
     assert counts["qk_states"] == 2
+    assert counts["niah_data"] == counts["niah_all_runs"] == 1 and counts["niah_prompts"] == 6
+    assert "extension" not in out.stdout  # the extensions are not part of `all`
+
+
+def test_extensions_are_their_own_target(workdir: Path) -> None:
+    out = snakemake(workdir, "-n", "extensions")
+    assert out.returncode == 0, out.stderr[-3000:]
+    counts = job_counts(out.stdout + out.stderr)
+    # 10 runs: LLaMA3 λ 4, 13 (x2), Dream λ 5 (x2), diffusion-aware λ 4, 13, 27, 45
+    assert counts["figure_niah"] == 4 and counts["niah_score"] == 10
 
 
 def test_one_target_asks_only_its_runs(workdir: Path) -> None:
@@ -113,11 +174,12 @@ def test_one_target_asks_only_its_runs(workdir: Path) -> None:
     assert job_counts(out.stdout + out.stderr) == {
         "download": 1,
         "rope_patch": 4,
+        "niah_data": 1,
         "niah_prompts": 6,
         "niah_generate": 24,
         "niah_score": 4,
         "figure_niah": 1,
-        "total": 40,
+        "total": 41,
     }
 
 
@@ -133,10 +195,18 @@ def test_bad_config_stops_with_the_key(workdir: Path) -> None:
 
 def test_pending_stage_fails_loudly(workdir: Path, demo_run) -> None:
     out = snakemake(
-        workdir, "results/prompts/niah/len128.jsonl", "--configfile", "config/demo.yaml"
+        workdir, "results/prompts/ruler/1k_vt.jsonl", "--configfile", "config/demo.yaml"
     )
     assert out.returncode != 0, out.stdout
     assert "not implemented yet" in out.stderr, out.stderr[-2000:]
-    log = (workdir / "logs/prompts/niah/len128.log").read_text()
+    log = (workdir / "logs/prompts/ruler/1k_vt.log").read_text()
     assert "not implemented yet" in log
-    assert not (workdir / "results/prompts/niah/len128.jsonl").exists()
+    assert not (workdir / "results/prompts/ruler/1k_vt.jsonl").exists()
+
+
+def test_unknown_niah_length_has_no_rule(workdir: Path) -> None:
+    out = snakemake(
+        workdir, "-n", "results/prompts/niah/len999.jsonl", "--configfile", "config/demo.yaml"
+    )
+    assert out.returncode != 0
+    assert "results/prompts/niah/len999.jsonl" in out.stdout + out.stderr

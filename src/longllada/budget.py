@@ -78,10 +78,14 @@ def target_gpu_hours(study: Study, name: str) -> float:
     return total / 3600
 
 
-def study_gpu_hours(study: Study) -> dict[str, float]:
-    """GPU-hours per benchmark over the deduplicated runs of the whole study."""
+def study_gpu_hours(study: Study, extensions: bool = False) -> dict[str, float]:
+    """GPU-hours per benchmark over the deduplicated runs of the paper's targets (`all`), or
+    with `extensions` over the runs only the extensions make."""
+    paper = study.paper_runs()
     out: dict[str, float] = {}
     for run in study.runs.values():
+        if (run in paper) == extensions:
+            continue
         secs = sum(unit_gpu_seconds(study, run, u) for u in study.units(run.benchmark, run.model))
         out[run.benchmark] = out.get(run.benchmark, 0.0) + secs / 3600
     return out

@@ -51,12 +51,20 @@ def cmd_ntk(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     study = Study.from_file(args.config)
+    paper = study.paper_runs()
     by_bench: dict[str, int] = {}
     for run in study.runs.values():
-        by_bench[run.benchmark] = by_bench.get(run.benchmark, 0) + 1
-    print(f"{args.config}: valid. {len(study.models)} models, {len(study.targets)} targets,")
+        if run in paper:
+            by_bench[run.benchmark] = by_bench.get(run.benchmark, 0) + 1
+    n_ext = sum(t.extension for t in study.targets.values())
+    print(
+        f"{args.config}: valid. {len(study.models)} models, {len(study.targets) - n_ext} "
+        f"targets of the paper + {n_ext} extensions,"
+    )
     counts = ", ".join(f"{n} {b}" for b, n in by_bench.items())
-    print(f"  {len(study.runs)} distinct runs: {counts}")
+    print(f"  {len(paper)} distinct runs: {counts}")
+    if n_ext:
+        print(f"  + {len(study.runs) - len(paper)} runs of the extensions only")
     print(f"  {len(study.all_checkpoints())} checkpoints (originals + RoPE-patched)")
     return 0
 
@@ -89,6 +97,10 @@ def cmd_budget(args: argparse.Namespace) -> int:
     total = sum(per_bench.values())
     detail = ", ".join(f"{b} {h:,.0f}" for b, h in per_bench.items())
     print(f"| **all (shared runs once)** | **{total:,.0f}** | {detail} |")
+    extra = budget.study_gpu_hours(study, extensions=True)
+    if extra:
+        detail = ", ".join(f"{b} {h:,.0f}" for b, h in extra.items())
+        print(f"| **extensions (their own runs)** | **{sum(extra.values()):,.0f}** | {detail} |")
     return 0
 
 

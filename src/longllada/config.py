@@ -69,6 +69,8 @@ MAX_LAMBDA = 1e6
 
 GENERATIVE = ("niah", "longbench", "ruler")
 TABLE_KINDS = ("longbench_table", "ruler_table")
+NIAH_KINDS = ("niah_heatmaps", "niah_by_length")
+NIAH_FIGURE_FILES = ("pdf", "csv", "comparison.csv")
 KIND_BENCHMARKS = {
     "perplexity_curve": ("ppl",),
     "niah_by_length": ("niah",),
@@ -132,9 +134,16 @@ class Target:
     runs: list[Run] = field(default_factory=list)
 
     @property
+    def extension(self) -> bool:
+        """Beyond the paper: built by `snakemake extensions`, not by `all`."""
+        return bool(self.spec.get("extension", False))
+
+    @property
     def outputs(self) -> list[str]:
         if self.kind in TABLE_KINDS:
             return [f"paper_figures/{self.name}.{ext}" for ext in ("csv", "md", "tex")]
+        if self.kind in NIAH_KINDS:  # the numbers drawn, and the paper's beside them
+            return [f"paper_figures/{self.name}.{ext}" for ext in NIAH_FIGURE_FILES]
         return [f"paper_figures/{self.name}.pdf"]
 
 
@@ -245,6 +254,18 @@ class Study:
                 f"benchmarks.ppl.max_tokens: {ppl['max_tokens']} must be a multiple of chunk "
                 f"({ppl['chunk']}) and at least two chunks"
             )
+        niah = self.benchmarks.get("niah")
+        if niah:
+            buffer = niah.get("length_buffer", 600)
+            short = [n for n in niah["lengths"] if n <= buffer]
+            if short:
+                raise ConfigError(
+                    f"benchmarks.niah.lengths: {short} not above length_buffer {buffer} (the "
+                    "tokens NeedleBench leaves for the question): lower length_buffer or drop them"
+                )
+        for bench, key in (("niah", "needlebench"),):
+            if any(r.benchmark == bench for r in self.runs.values()) and key not in self.data:
+                raise ConfigError(f"data.{key}: required by the {bench} runs")
         if needs_document and "ppl_document" not in self.data:
             raise ConfigError(
                 f"data.ppl_document: required by the {' and '.join(needs_document)} runs"
@@ -456,6 +477,26 @@ class Study:
         suffix = {"ppl": ".json", "qk_states": ".npz"}[run.benchmark]
         return [f"{run.directory}/{u}{suffix}" for u in self.units(run.benchmark, run.model)]
 
+    def paper_targets(self) -> list[Target]:
+        """The targets of the paper (`all`), extensions left out."""
+        return [t for t in self.targets.values() if not t.extension]
+
+    def run_tables(self) -> list[str]:
+        """Tidy CSVs of every run of a benchmark (NIAH: every cell of every run)."""
+        if any(r.benchmark == "niah" for t in self.paper_targets() for r in t.runs):
+            return ["paper_figures/niah_all_runs.csv"]
+        return []
+
+    def benchmark_result_files(self, benchmark: str) -> list[str]:
+        """The result files of every run of one benchmark that a paper target uses, in the
+        order of the config (extensions have their own figures' CSVs)."""
+        files: list[str] = []
+        for target in self.paper_targets():
+            for run in target.runs:
+                if run.benchmark == benchmark:
+                    files.extend(f for f in self.result_files(run) if f not in files)
+        return files
+
     def checkpoint(self, model: str, ntk_lambda: float = 1.0) -> str:
         """The file that stands for a ready checkpoint; its directory is the model path."""
         if ntk_lambda == 1:
@@ -468,8 +509,14 @@ class Study:
             files.extend(f for f in self.result_files(run) if f not in files)
         return files
 
+    def paper_runs(self) -> set[Run]:
+        """The runs of the paper's targets (`all`), extensions left out."""
+        return {r for t in self.paper_targets() for r in t.runs}
+
     def all_checkpoints(self) -> list[str]:
-        wanted = {(r.model, r.ntk_lambda) for r in self.runs.values()}
+        """The checkpoints of the paper's runs (`snakemake checkpoints`; an extension's come
+        with it)."""
+        wanted = {(r.model, r.ntk_lambda) for r in self.paper_runs()}
         return sorted(self.checkpoint(m, lam) for m, lam in wanted)
 
     def run_for(self, benchmark: str, model: str, setting: str) -> Run:

@@ -162,7 +162,7 @@ def build_demo_checkpoint(
         for old in out_dir.glob(pattern):
             old.unlink()
 
-    ids = _write_tokenizer(family, variant, out_dir, max_position)
+    ids = _write_tokenizer(family, variant, out_dir)
     dims["vocab"] = _round_up(ids["size"], _VOCAB_MULTIPLE)
     if family == "llama":
         _write_llama_configs(out_dir, dims, ids, max_position, theta, variant)
@@ -226,7 +226,7 @@ def _train_bpe(pattern: str) -> Tokenizer:
     return tok
 
 
-def _write_tokenizer(family: str, variant: str, out_dir: Path, max_len: int) -> dict[str, int]:
+def _write_tokenizer(family: str, variant: str, out_dir: Path) -> dict[str, int]:
     """Train, save, and return the ids of the special tokens (+ "size": total token count)."""
     from transformers import PreTrainedTokenizerFast  # heavy import, only when building
 
@@ -274,9 +274,12 @@ def _write_tokenizer(family: str, variant: str, out_dir: Path, max_len: int) -> 
     if variant == "instruct":
         kwargs["chat_template"] = _CHAT_TEMPLATES[family]
 
+    # As the real tokenizers: LLaMA 3 and LLaDA say 1e30 (no limit), Dream (Qwen2) 131072. The
+    # official wrapper tokenises with truncation=True, which cuts at this length; the demo's
+    # prompts must not be cut where the real runs' were not.
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok,
-        model_max_length=max_len,
+        model_max_length=131072 if family == "dream" else int(1e30),
         clean_up_tokenization_spaces=False,  # destructive for byte-level BPE
         **kwargs,
     )

@@ -34,6 +34,13 @@ DOWNLOAD_FIELDS = ("family", "rope_theta", "head_dim")
 SOURCE_FIELDS = ("hub_id", "revision", "local_dir")
 CAUSAL_PPL_SETTINGS = ("max_tokens", "chunk", "dtype", "document_index")
 DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}  # under data:
+# The benchmark settings each stage reads (the rest, e.g. another length added to `lengths`,
+# must not rerun it); a benchmark not listed: all of its section.
+STAGE_SETTINGS = {
+    "niah:prompts": ("depths", "repeats", "length_buffer"),
+    "niah:generate": ("max_new_tokens", "sample_limit", "dtype"),
+    "niah:score": ("sample_limit",),
+}
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
@@ -211,13 +218,24 @@ def for_job(study: Study, kind: str, wildcards: Mapping[str, str]) -> dict[str, 
         return figure(study, w["name"])
     bench, _, stage = kind.partition(":")  # "ppl", "niah:generate", "niah:score", ...
     unit = {k: w[k] for k in ("unit", "length", "context", "subset", "task") if k in w}
+    if stage == "data":
+        from longllada import data_sources
+
+        spec = study.data.get(DATA_KEY[bench])
+        files = data_sources.FILES[bench]
+        return {
+            "job": kind,
+            "source": spec,
+            "files": list(files),
+            "local_state": data_sources.local_state(bench, spec, files),
+        }
+    if stage == "all_runs":  # a table of every run's scores: its inputs say it all
+        return {"job": kind}
+    settings = stage_settings(kind, study.benchmarks.get(bench))
     if stage == "prompts":
-        data_dir = study.data.get(DATA_KEY[bench])
         if bench == "longbench":  # prompts are cut in the model's own tokens
             unit["model"] = w["model"]
-        return benchmark_stage(
-            kind, study.benchmarks.get(bench), unit=unit, data=data_dir, seed=study.seed
-        )
+        return benchmark_stage(kind, settings, unit=unit, seed=study.seed)
     model = study.models[w["model"]]
     if kind == "demo_checkpoint":
         return demo_checkpoint(model)
@@ -231,13 +249,19 @@ def for_job(study: Study, kind: str, wildcards: Mapping[str, str]) -> dict[str, 
 
         return verify(model, verify_settings(study.config.get("verify")), study.seed)
     run = study.run_for(bench, model.key, w["setting"])
-    settings = study.benchmarks.get(bench)
     if stage == "score":
         return benchmark_stage(kind, settings, run=compute(model, run, settings, study.seed))
     extra: dict[str, Any] = {"unit": unit} if unit else {}
     if bench == "qk_states":
         extra["document_index"] = study.benchmarks.get("ppl", {}).get("document_index", 0)
     return compute(model, run, settings, study.seed, **extra)
+
+
+def stage_settings(kind: str, settings: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The part of a benchmark's settings one stage reads (STAGE_SETTINGS)."""
+    settings = dict(settings or {})
+    keys = STAGE_SETTINGS.get(kind)
+    return settings if keys is None else {k: settings[k] for k in keys if k in settings}
 
 
 # --- the header of a resumable job ---------------------------------------------------------

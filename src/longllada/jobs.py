@@ -274,11 +274,14 @@ def run_resumable(
     output: str | Path,
     key: str = "id",
     settings: dict[str, Any] | None = None,
+    on_resume: Callable[[dict[Any, dict[str, Any]]], None] | None = None,
 ) -> int:
     """Apply `process` to every sample not yet done; return how many were computed now.
 
     `settings`: what the results depend on; only a partial file written under the same
-    settings is resumed. The output is locked for the whole call.
+    settings is resumed. `on_resume`: called once, before the first sample, with the rows
+    already done (id -> row), e.g. to restore a random generator's state. The output is
+    locked for the whole call.
     """
     samples = list(samples)
     ids = [s[key] for s in samples]
@@ -287,6 +290,8 @@ def run_resumable(
     with OutputLock(output):
         ckpt = JsonlCheckpoint(output, key, settings)
         todo = [s for s in samples if s[key] not in ckpt.done]
+        if on_resume is not None:
+            on_resume(dict(ckpt.done))
         progress = Progress(Path(output).name, len(samples), len(samples) - len(todo))
         for sample in todo:
             row = process(sample)
@@ -295,3 +300,28 @@ def run_resumable(
             progress.step()
         ckpt.finalize(ids)
     return len(todo)
+
+
+def select_samples(
+    rows: list[dict[str, Any]], limit: int | None, spread_by: str | None = None
+) -> list[dict[str, Any]]:
+    """The rows a job computes, in the order it computes them.
+
+    Without a limit: all, in file order. With one: the first `limit` rows after ordering by
+    the index within each `spread_by` group (NIAH: one repeat of every depth before the next
+    repeat), so a small budget still covers every depth; then back in file order, so the
+    random stream of each dataset still runs through its samples in order.
+    """
+    if limit is None or limit >= len(rows):
+        return list(rows)
+    if spread_by is None:
+        return list(rows[:limit])
+    seen: dict[Any, int] = {}
+    rank = []
+    for pos, row in enumerate(rows):
+        group = row.get(spread_by)
+        k = seen.get(group, 0)
+        seen[group] = k + 1
+        rank.append((k, pos))
+    keep = {pos for _, pos in sorted(rank)[:limit]}
+    return [row for pos, row in enumerate(rows) if pos in keep]

@@ -66,6 +66,17 @@ def cache_key(url: str = CL100K_URL) -> str:
     return hashlib.sha1(url.encode(), usedforsecurity=False).hexdigest()
 
 
+def interpreter() -> str:
+    """The OpenCompass interpreter of a rule: this one when it has OpenCompass (a rule in the
+    conda env envs/opencompass.yaml), else $LONGLLADA_OPENCOMPASS_PYTHON, else the pip
+    setup's .venv-opencompass (relative to the workflow directory)."""
+    import importlib.util
+
+    if importlib.util.find_spec("opencompass") is not None:
+        return sys.executable
+    return os.environ.get("LONGLLADA_OPENCOMPASS_PYTHON") or DEFAULT_PYTHON
+
+
 def resolve_python(python: str = DEFAULT_PYTHON) -> str:
     if not Path(python).is_file():
         raise OpenCompassEnvError(

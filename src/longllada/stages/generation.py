@@ -1,0 +1,322 @@
+"""Benchmark generation jobs: one model, one prompts file, one answer per prompt (GPU).
+
+NIAH uses it today; RULER and LongBench reuse it. What the paper's runs did (BENCHMARKS.md, "the
+wrapper"), and so what this does by default:
+
+- the raw prompt text, no chat template (instruct models too), tokenised with the model's own
+  tokenizer, `add_special_tokens=True, truncation=True` (which cuts at the tokenizer's
+  `model_max_length`: 1e30 for LLaMA 3 and LLaDA, 131072 for Dream, so nothing is cut at the
+  paper's lengths; a cut is logged and recorded per sample);
+- Dream's `bos_token` string put before the prompt on NIAH and RULER (not on LongBench);
+- LLaDA: the answer rounded up to whole blocks, steps capped at its length, the block sampler;
+  Dream: steps capped at the answer length, entropy / T 0.2 / top-p 0.95 and the official
+  Categorical check with its greedy fallback (`sampling: paper`); LLaMA 3: greedy;
+- decoded with `skip_special_tokens=True`; Dream's text split at its eos string.
+
+The random stream: the official model wrapper seeded torch once, when an OpenCompass task built
+the model, and each task ran one dataset (NIAH: one length at one depth), its samples in order.
+Here a generator seeded with the config's seed restarts at every such dataset (`rng_group`)
+and runs through its samples in order; a resumed job restores the generator's state saved with
+the sample before, so a killed job resumes the same stream.
+
+Each finished sample is appended to the job's `.partial` (`longllada.jobs`) with its prompt
+length in model tokens, the tokens generated, the seconds it took and (Dream) the sampling calls
+and greedy fallbacks; the predictions file appears when all are done, with a provenance file
+beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from longllada import fingerprints, provenance
+from longllada.config import Model, Run
+from longllada.files import write_json
+from longllada.jobs import read_jsonl, run_resumable, select_samples
+from longllada.sampling import dream as dream_sampling
+from longllada.sampling import llada as llada_sampling
+from longllada.sampling.autoregressive import generate_greedy
+from longllada.stages.common import load_run_model, run_settings
+
+log = logging.getLogger(__name__)
+
+# Benchmarks on which the official wrapper put Dream's bos string before the prompt (its
+# drop-middle LongBench path skipped it).
+DREAM_BOS_BENCHMARKS = ("niah", "ruler")
+STEPS_PER_TOKEN = "gen_length"
+
+
+class PromptsError(ValueError):
+    """A prompts file that cannot be generated from (named in the message)."""
+
+
+def provenance_path(output: str | Path) -> Path:
+    """The provenance file beside a predictions file (a declared output of the rule)."""
+    output = Path(output)
+    return output.with_name(output.name.removesuffix(".predictions.jsonl") + ".provenance.json")
+
+
+def read_prompts(path: str | Path) -> list[dict[str, Any]]:
+    """The prompt rows of a prompts file; every row needs an id and a prompt string."""
+    rows = []
+    for n, row in enumerate(read_jsonl(path), 1):
+        for key in ("id", "prompt"):
+            if key not in row:
+                raise PromptsError(f"{path}: row {n} has no {key!r}")
+        if not isinstance(row["prompt"], str):
+            raise PromptsError(f"{path}: row {n} ({row['id']}): the prompt is not a string")
+        rows.append(row)
+    if not rows:
+        raise PromptsError(f"{path}: no prompts")
+    ids = [r["id"] for r in rows]
+    if len(set(ids)) != len(ids):
+        raise PromptsError(f"{path}: prompt ids are not unique")
+    return rows
+
+
+# --- tokenisation and decoding, as the official wrapper did ----------------------------------
+
+
+def encode_prompt(tokenizer: Any, text: str, family: str, benchmark: str) -> tuple[list[int], int]:
+    """(token ids the model sees, ids before truncation) for one raw prompt."""
+    if family == "dream" and benchmark in DREAM_BOS_BENCHMARKS:
+        text = tokenizer.bos_token + text
+    ids = tokenizer(text, add_special_tokens=True, truncation=True)["input_ids"]
+    full = len(ids)
+    if full >= (tokenizer.model_max_length or 0):  # cut (or exactly at the limit): count it
+        full = len(tokenizer(text, add_special_tokens=True)["input_ids"])
+    return list(ids), full
+
+
+def decode_answer(tokenizer: Any, ids: list[int], family: str) -> str:
+    text = tokenizer.decode(ids, skip_special_tokens=True)
+    if family == "dream":
+        # What the official wrapper did; the eos is special, so this cuts only if a decoded
+        # string happens to spell it.
+        text = text.split(tokenizer.eos_token)[0]
+    return text
+
+
+# --- the samplers, as the paper ran them -------------------------------------------------------
+
+
+@dataclass
+class Decoding:
+    """One family's sampler for one answer length, with the settings actually applied."""
+
+    family: str
+    max_new_tokens: int
+    applied: dict[str, Any]  # what the official wrapper ends up passing (rounded, capped)
+    uses_rng: bool
+    generate: Callable[[Any, torch.Tensor, torch.Generator, dict[str, int]], torch.Tensor]
+
+
+def decoding_for(family: str, sampler: dict[str, Any], max_new_tokens: int) -> Decoding:
+    """The sampler of a run's family for answers of `max_new_tokens`."""
+    if family == "llada":
+        gen_length = llada_sampling.official_gen_length(max_new_tokens, sampler["block_length"])
+        steps = sampler["steps"]
+        steps = gen_length if steps == STEPS_PER_TOKEN else min(int(steps), gen_length)
+        s = llada_sampling.LLaDASettings(
+            steps=steps,
+            block_length=sampler["block_length"],
+            temperature=sampler.get("temperature", 0.0),
+            cfg_scale=sampler.get("cfg_scale", 0.0),
+            remasking=sampler.get("remasking", "low_confidence"),
+        )
+
+        def gen_llada(net: Any, prompt: torch.Tensor, g: torch.Generator, _stats: dict) -> Any:
+            return llada_sampling.generate(net, prompt, gen_length, s, generator=g)
+
+        return Decoding(
+            family,
+            max_new_tokens,
+            {"gen_length": gen_length, **asdict(s)},
+            uses_rng=s.temperature > 0 or s.remasking == "random",
+            generate=gen_llada,
+        )
+    if family == "dream":
+        steps = sampler["steps"]
+        steps = max_new_tokens if steps == STEPS_PER_TOKEN else min(int(steps), max_new_tokens)
+        d = dream_sampling.DreamSettings(
+            steps=steps,
+            alg=sampler.get("alg", "entropy"),
+            temperature=sampler.get("temperature", 0.2),
+            top_p=sampler.get("top_p", 0.95),
+            sampling=sampler.get("sampling", "paper"),
+        )
+
+        def gen_dream(net: Any, prompt: torch.Tensor, g: torch.Generator, stats: dict) -> Any:
+            return dream_sampling.generate(net, prompt, max_new_tokens, d, generator=g, stats=stats)
+
+        return Decoding(
+            family,
+            max_new_tokens,
+            {"gen_length": max_new_tokens, **asdict(d)},
+            uses_rng=d.temperature > 0 or d.alg == "origin" or bool(d.alg_temp),
+            generate=gen_dream,
+        )
+
+    def gen_ar(net: Any, prompt: torch.Tensor, _g: torch.Generator, _stats: dict) -> Any:
+        return generate_greedy(net, prompt, max_new_tokens)
+
+    return Decoding(family, max_new_tokens, {"max_new_tokens": max_new_tokens}, False, gen_ar)
+
+
+def _state_hex(g: torch.Generator) -> str:
+    return bytes(g.get_state().tolist()).hex()
+
+
+def _set_state(g: torch.Generator, hex_state: str) -> None:
+    g.set_state(torch.tensor(list(bytes.fromhex(hex_state)), dtype=torch.uint8))
+
+
+# --- the job -------------------------------------------------------------------------------------
+
+
+def run(
+    model: Model,
+    run: Run,
+    settings: dict[str, Any],
+    checkpoint_file: str | Path,
+    prompts_file: str | Path,
+    output: str | Path,
+    seed: int,
+    max_new_tokens: int,
+    rng_group: str | None = None,
+    spread_by: str | None = None,
+    depends_on: str | None = None,
+) -> dict[str, Any]:
+    """Generate an answer to every (selected) prompt of `prompts_file` into `output`.
+
+    `settings`: the benchmark's config section (`sample_limit`, `dtype`...). `rng_group`: the
+    prompt field whose value changes where the official runs started a new dataset (the
+    generator restarts from `seed` there); None: one stream for the file. `spread_by`: see
+    `select_samples`. Returns the provenance record written beside the output.
+    """
+    watch = provenance.Stopwatch()
+    settings = dict(settings or {})
+    if depends_on is None:
+        depends_on = fingerprints.canonical(fingerprints.compute(model, run, settings, seed))
+    header = fingerprints.partial_header(
+        depends_on, {"checkpoint": checkpoint_file, "prompts": prompts_file}
+    )
+    rows = read_prompts(prompts_file)
+    samples = select_samples(rows, settings.get("sample_limit"), spread_by)
+    decoding = decoding_for(model.family, dict(run.sampler), max_new_tokens)
+    net, tokenizer, prov = load_run_model(model, checkpoint_file, settings.get("dtype"))
+    device = next(net.parameters()).device
+    generator = torch.Generator(device=device)
+
+    # Which sample's state the generator must start from: the previous sample of its dataset.
+    before: dict[Any, Any] = {}
+    previous: dict[Any, Any] = {}
+    for s in samples:
+        group = s.get(rng_group) if rng_group else None
+        before[s["id"]] = previous.get(group)
+        previous[group] = s["id"]
+    state = {"done": {}, "last": object()}
+
+    def on_resume(done: dict[Any, dict[str, Any]]) -> None:
+        state["done"] = done
+
+    def one(sample: dict[str, Any]) -> dict[str, Any]:
+        pred = before[sample["id"]]
+        if pred is None:
+            generator.manual_seed(seed)
+        elif state["last"] != pred and decoding.uses_rng:
+            saved = state["done"].get(pred, {}).get("rng_state")
+            if saved is None:
+                raise RuntimeError(
+                    f"{output}: sample {pred!r} in the partial file has no rng_state"
+                )
+            _set_state(generator, saved)
+        ids, untruncated = encode_prompt(tokenizer, sample["prompt"], model.family, run.benchmark)
+        if untruncated > len(ids):
+            log.warning(
+                "%s: prompt cut from %d to %d tokens by the tokenizer's model_max_length "
+                "(truncation=True, as the official wrapper)",
+                sample["id"],
+                untruncated,
+                len(ids),
+            )
+        prompt = torch.tensor([ids], dtype=torch.long, device=device)
+        stats: dict[str, int] = {}
+        _sync(device)
+        t0 = time.perf_counter()
+        out = decoding.generate(net, prompt, generator, stats)
+        _sync(device)
+        seconds = time.perf_counter() - t0
+        new_ids = out[0].tolist()
+        row: dict[str, Any] = {
+            "id": sample["id"],
+            "prediction": decode_answer(tokenizer, new_ids, model.family),
+            "prompt_tokens": len(ids),
+            "generated_tokens": len(new_ids),
+            "seconds": round(seconds, 4),
+        }
+        if untruncated > len(ids):
+            row["prompt_tokens_before_truncation"] = untruncated
+        if stats:
+            row.update(stats)
+        if decoding.uses_rng:
+            row["rng_state"] = _state_hex(generator)
+        state["last"] = sample["id"]
+        return row
+
+    computed = run_resumable(samples, one, output, settings=header, on_resume=on_resume)
+    rows_out = list(read_jsonl(output))
+    totals = _totals(rows_out)
+    record = provenance.record(
+        f"{run.benchmark}_generate",
+        watch=watch,
+        model=prov["model"],
+        rope=prov["rope"],
+        settings={
+            **run_settings(run, settings),
+            "dtype": prov["dtype"],
+            "applied": decoding.applied,
+            "max_new_tokens": max_new_tokens,
+            "rng_group": rng_group,
+        },
+        seed=seed,
+        depends_on=header,
+        samples={"selected": len(samples), "in_prompts_file": len(rows), "computed_now": computed},
+        totals=totals,
+    )
+    write_json(provenance_path(output), record)
+    log.info(
+        "%s %s: %d answers (%d now), %.1f s generating",
+        model.key,
+        Path(output).name,
+        len(rows_out),
+        computed,
+        totals["seconds"],
+    )
+    return record
+
+
+def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "samples": len(rows),
+        "seconds": round(sum(r["seconds"] for r in rows), 3),
+        "prompt_tokens_max": max(r["prompt_tokens"] for r in rows),
+        "generated_tokens": sum(r["generated_tokens"] for r in rows),
+        "truncated_prompts": sum("prompt_tokens_before_truncation" in r for r in rows),
+    }
+    for key in ("sampling_calls", "greedy_fallbacks"):
+        if any(key in r for r in rows):
+            out[key] = sum(r.get(key, 0) for r in rows)
+    return out
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
