@@ -155,6 +155,33 @@ def run_script(
     )
 
 
+def score_rows(
+    prepared: dict[str, Any],
+    script: str | Path,
+    rows: list[dict[str, Any]],
+    keys: tuple[str, ...],
+    what: str,
+    timeout: float = 3600,
+) -> list[dict[str, Any]]:
+    """Hand `rows` (their `keys` only) to an oc_side/ scoring script, IN.jsonl -> OUT.jsonl, in
+    one OpenCompass process; the scored rows come back in the order given."""
+    import tempfile
+
+    ids = [r["id"] for r in rows]
+    with tempfile.TemporaryDirectory(prefix="oc_score_") as tmp:
+        src, dst = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
+        with open(src, "w", encoding="utf-8") as f:
+            for r in rows:
+                f.write(json.dumps({k: r[k] for k in keys}, ensure_ascii=False) + "\n")
+        res = run_script(prepared, script, src, dst, timeout=timeout)
+        if res.returncode != 0:
+            raise RuntimeError(f"{what} scoring failed: {res.stderr.strip()[-3000:]}")
+        scored = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
+    if [s["id"] for s in scored] != ids:
+        raise RuntimeError(f"{what} scoring returned other ids than it was given")
+    return scored
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m longllada.opencompass_env [PYTHON]`: prepare the env, print what it holds."""
     args = sys.argv[1:] if argv is None else argv

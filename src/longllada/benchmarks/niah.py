@@ -98,20 +98,9 @@ def score_predictions(
 ) -> list[dict[str, Any]]:
     """Score rows (`id`, `prediction`, `gold`, `keyword`) in one OpenCompass process."""
     rows = [dict(r) for r in rows]
-    ids = [r["id"] for r in rows]
-    with tempfile.TemporaryDirectory(prefix="niah_score_") as tmp:
-        src, dst = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
-        with open(src, "w", encoding="utf-8") as f:
-            for r in rows:
-                keep = {k: r[k] for k in ("id", "prediction", "gold", "keyword")}
-                f.write(json.dumps(keep, ensure_ascii=False) + "\n")
-        res = opencompass_env.run_script(prepared, SCORER, src, dst, timeout=timeout)
-        if res.returncode != 0:
-            raise RuntimeError(f"NIAH scoring failed: {res.stderr.strip()[-3000:]}")
-        scored = [json.loads(line) for line in dst.read_text(encoding="utf-8").splitlines()]
-    if [s["id"] for s in scored] != ids:
-        raise RuntimeError("NIAH scoring returned other ids than it was given")
-    return scored
+    return opencompass_env.score_rows(
+        prepared, SCORER, rows, ("id", "prediction", "gold", "keyword"), "NIAH", timeout
+    )
 
 
 def aggregate(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
