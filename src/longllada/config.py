@@ -68,6 +68,8 @@ STEPS_PER_TOKEN = "gen_length"
 MAX_LAMBDA = 1e6
 
 GENERATIVE = ("niah", "longbench", "ruler")
+# benchmark -> its key under `data:` (and the name of its data directories)
+DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}
 TABLE_KINDS = ("longbench_table", "ruler_table")
 NIAH_KINDS = ("niah_heatmaps", "niah_by_length")
 NIAH_FIGURE_FILES = ("pdf", "csv", "comparison.csv")
@@ -145,6 +147,11 @@ class Target:
         if self.kind in NIAH_KINDS:  # the numbers drawn, and the paper's beside them
             return [f"paper_figures/{self.name}.{ext}" for ext in NIAH_FIGURE_FILES]
         return [f"paper_figures/{self.name}.pdf"]
+
+
+def generation_record(predictions: str | Path) -> str:
+    """`<unit>.provenance.json`, beside a generation job's `<unit>.predictions.jsonl`."""
+    return str(predictions).removesuffix(".predictions.jsonl") + ".provenance.json"
 
 
 def setting_id(ntk_lambda: float, sampler: dict[str, Any], family: str) -> str:
@@ -263,7 +270,8 @@ class Study:
                     f"benchmarks.niah.lengths: {short} not above length_buffer {buffer} (the "
                     "tokens NeedleBench leaves for the question): lower length_buffer or drop them"
                 )
-        for bench, key in (("niah", "needlebench"),):
+        for bench in ("niah",):  # the benchmarks whose data check is built
+            key = DATA_KEY[bench]
             if any(r.benchmark == bench for r in self.runs.values()) and key not in self.data:
                 raise ConfigError(f"data.{key}: required by the {bench} runs")
         if needs_document and "ppl_document" not in self.data:
@@ -464,6 +472,10 @@ class Study:
             return [f"len{cfg['length']}"]
         items = cfg["subsets"] if benchmark == "longbench" else cfg["tasks"]
         return [f"{ctx}_{item}" for ctx in cfg["contexts"] for item in items]
+
+    def generation_records(self, run: Run) -> list[str]:
+        """The provenance file each generation job writes beside its predictions."""
+        return [generation_record(f) for f in self.prediction_files(run)]
 
     def prediction_files(self, run: Run) -> list[str]:
         units = self.units(run.benchmark, run.model)

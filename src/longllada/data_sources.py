@@ -21,6 +21,7 @@ from typing import Any
 
 from longllada import benchmark_data, prose
 from longllada.benchmarks import niah
+from longllada.config import DATA_KEY
 
 DEMO_SOURCES = ("paul_graham_essays",)
 # The files each benchmark reads from its data directory.
@@ -35,10 +36,6 @@ def kind(spec: str | Mapping[str, Any]) -> str:
     if "demo" in spec:
         return "demo"
     return "hub"
-
-
-# benchmark -> its key under `data:` (and its directory names)
-DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}
 
 
 def manifest_path(data_key: str) -> str:

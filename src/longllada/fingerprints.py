@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from longllada import hub
-from longllada.config import Model, Run, Study
+from longllada import data_sources, hub
+from longllada.config import DATA_KEY, Model, Run, Study
 from longllada.files import canonical, digest, sha256_file
 
 __all__ = ["canonical", "digest", "for_job", "partial_header", "unrecorded"]
@@ -33,7 +33,6 @@ CHECKPOINT_FIELDS = ("family", "variant", "rope_theta", "head_dim", "t_train")
 DOWNLOAD_FIELDS = ("family", "rope_theta", "head_dim")
 SOURCE_FIELDS = ("hub_id", "revision", "local_dir")
 CAUSAL_PPL_SETTINGS = ("max_tokens", "chunk", "dtype", "document_index")
-DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}  # under data:
 # The benchmark settings each stage reads (the rest, e.g. another length added to `lengths`,
 # must not rerun it); a benchmark not listed: all of its section.
 STAGE_SETTINGS = {
@@ -219,8 +218,6 @@ def for_job(study: Study, kind: str, wildcards: Mapping[str, str]) -> dict[str, 
     bench, _, stage = kind.partition(":")  # "ppl", "niah:generate", "niah:score", ...
     unit = {k: w[k] for k in ("unit", "length", "context", "subset", "task") if k in w}
     if stage == "data":
-        from longllada import data_sources
-
         spec = study.data.get(DATA_KEY[bench])
         files = data_sources.FILES[bench]
         return {

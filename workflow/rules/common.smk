@@ -125,8 +125,3 @@ def one_of(values):
     """Wildcard constraint matching exactly these values (a config's lengths, say), so that a
     file of another value has no rule and Snakemake's message names it."""
     return "|".join(str(v) for v in values) if values else "(?!)"
-
-
-def generation_record(predictions):
-    """The provenance file a generation job writes beside its predictions."""
-    return predictions.removesuffix(".predictions.jsonl") + ".provenance.json"

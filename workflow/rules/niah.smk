@@ -85,10 +85,9 @@ rule niah_score:
         predictions=lambda w: study.prediction_files(
             study.run_for("niah", w.model, w.setting)
         ),
-        generation=lambda w: [
-            generation_record(f)
-            for f in study.prediction_files(study.run_for("niah", w.model, w.setting))
-        ],
+        generation=lambda w: study.generation_records(
+            study.run_for("niah", w.model, w.setting)
+        ),
     output:
         "results/niah/{model}/{setting}/scores.json",
     log:

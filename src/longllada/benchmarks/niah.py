@@ -18,7 +18,7 @@ from typing import Any
 
 from longllada import opencompass_env
 from longllada.files import sha256_file, write_json
-from longllada.jobs import select_samples
+from longllada.jobs import read_jsonl, select_samples
 
 SCORER = Path(__file__).resolve().parents[1] / "oc_side" / "niah_score.py"
 PROMPTER = Path(__file__).resolve().parents[1] / "oc_side" / "niah_prompts.py"
@@ -168,7 +168,7 @@ def make_prompts(
         prepared,
         length_buffer=buffer,
     )
-    rows = [json.loads(line) for line in Path(out).read_text(encoding="utf-8").splitlines()]
+    rows = list(read_jsonl(out))
     versions = prepared["versions"]
     meta = {
         "benchmark": "niah",
@@ -187,18 +187,6 @@ def make_prompts(
     }
     write_json(meta_out, meta)
     return meta
-
-
-def _read_rows(path: str | Path) -> list[dict[str, Any]]:
-    rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{n}: not a JSON line ({e.msg})") from None
-    return rows
 
 
 def score_run(
@@ -222,11 +210,12 @@ def score_run(
     joined: list[dict[str, Any]] = []
     n_full = 0
     for prompts_path, pred_path in zip(prompt_files, prediction_files, strict=True):
-        prompts = _read_rows(prompts_path)
+        prompts = list(read_jsonl(prompts_path))
         n_full += len(prompts)
         wanted = [r["id"] for r in select_samples(prompts, limit, SPREAD_BY)]
-        predictions = {r["id"]: r for r in _read_rows(pred_path)}
-        unknown = [i for i in predictions if i not in set(wanted)]
+        predictions = {r["id"]: r for r in read_jsonl(pred_path)}
+        selected = set(wanted)
+        unknown = [i for i in predictions if i not in selected]
         missing = [i for i in wanted if i not in predictions]
         if unknown or missing:
             raise ValueError(

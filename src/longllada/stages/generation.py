@@ -37,7 +37,7 @@ from typing import Any
 import torch
 
 from longllada import fingerprints, provenance
-from longllada.config import Model, Run
+from longllada.config import Model, Run, generation_record
 from longllada.files import write_json
 from longllada.jobs import read_jsonl, run_resumable, select_samples
 from longllada.sampling import dream as dream_sampling
@@ -59,8 +59,7 @@ class PromptsError(ValueError):
 
 def provenance_path(output: str | Path) -> Path:
     """The provenance file beside a predictions file (a declared output of the rule)."""
-    output = Path(output)
-    return output.with_name(output.name.removesuffix(".predictions.jsonl") + ".provenance.json")
+    return Path(generation_record(output))
 
 
 def read_prompts(path: str | Path) -> list[dict[str, Any]]:
