@@ -16,4 +16,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         rng_group=snakemake.params.rng_group,  # noqa: F821
         spread_by=snakemake.params.spread_by,  # noqa: F821
         depends_on=snakemake.params.depends_on,  # noqa: F821
+        sample_range=getattr(snakemake.params, "sample_range", None),  # noqa: F821
     )

@@ -301,3 +301,73 @@ def test_local_files_state_follows_edits(tmp_path: Path, contents: dict[str, byt
     assert after[NEEDLES] != before[NEEDLES]
     assert after[HAYSTACK] == before[HAYSTACK]
     assert local_files_state(tmp_path / "nowhere", FILES) == {name: None for name in FILES}
+
+
+# --- a pinned zip archive (RULER: OpenCompass's ruler.zip) ------------------------------------
+
+RULER_FILES = ["PaulGrahamEssays.jsonl", "dev-v2.0.json", "hotpotqa.json"]
+
+
+def _zip(path: Path, members: dict[str, bytes]) -> tuple[str, str, str]:
+    """A zip at `path`; returns its file:// URL, md5 and sha256."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    raw = path.read_bytes()
+    return path.as_uri(), hashlib.md5(raw).hexdigest(), hashlib.sha256(raw).hexdigest()
+
+
+@pytest.fixture
+def ruler_zip(tmp_path: Path) -> tuple[str, str, str]:
+    members = {f"ruler/{n}": f"{n} contents\n".encode() for n in RULER_FILES}
+    members["ruler/README.md"] = b"# not asked for\n"
+    return _zip(tmp_path / "ruler.zip", members)
+
+
+def test_archive_is_checked_extracted_and_not_fetched_again(tmp_path: Path, ruler_zip) -> None:
+    from longllada.benchmark_data import fetch_archive_files
+
+    url, md5, sha256 = ruler_zip
+    out = tmp_path / "data"
+    manifest = fetch_archive_files(url, RULER_FILES, out, md5=md5, data_key="ruler")
+    assert manifest["source"] == {"archive": url, "md5": md5, "sha256": sha256}
+    for name in RULER_FILES:
+        data = (out / name).read_bytes()
+        assert data == f"{name} contents\n".encode()
+        assert manifest["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
+    assert not (out / "README.md").exists()
+    # The archive gone: the files of this very archive are not downloaded again.
+    Path(url.removeprefix("file://")).unlink()
+    again = fetch_archive_files(url, RULER_FILES, out, md5=md5, sha256=sha256)
+    assert manifest_digest(again) == manifest_digest(manifest)
+    # An extracted file edited by hand: fetched again, which now fails (no archive).
+    (out / "hotpotqa.json").write_text("edited")
+    with pytest.raises(DataError, match="could not download .*data.ruler"):
+        fetch_archive_files(url, RULER_FILES, out, md5=md5, data_key="ruler")
+
+
+def test_archive_errors_are_named(tmp_path: Path, ruler_zip) -> None:
+    from longllada.benchmark_data import fetch_archive_files
+
+    url, md5, sha256 = ruler_zip
+    with pytest.raises(DataError, match="pin it with md5 or sha256"):
+        fetch_archive_files(url, RULER_FILES, tmp_path / "a")
+    with pytest.raises(DataError, match=f"md5 {md5} is not the pinned {'0' * 32}"):
+        fetch_archive_files(url, RULER_FILES, tmp_path / "b", md5="0" * 32)
+    assert not (tmp_path / "b" / "hotpotqa.json").exists()
+    with pytest.raises(DataError, match="sha256 .* is not the pinned"):
+        fetch_archive_files(url, RULER_FILES, tmp_path / "c", md5=md5, sha256="f" * 64)
+    with pytest.raises(DataError, match="0 members named extra.json"):
+        fetch_archive_files(url, [*RULER_FILES, "extra.json"], tmp_path / "d", md5=md5)
+    twice, md5_twice, _ = _zip(
+        tmp_path / "twice.zip", {"a/hotpotqa.json": b"1", "b/hotpotqa.json": b"2"}
+    )
+    with pytest.raises(DataError, match="2 members named hotpotqa.json"):
+        fetch_archive_files(twice, ["hotpotqa.json"], tmp_path / "e", md5=md5_twice)
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(b"not a zip")
+    bad_md5 = hashlib.md5(b"not a zip").hexdigest()
+    with pytest.raises(DataError, match="not a zip archive"):
+        fetch_archive_files(bad.as_uri(), RULER_FILES, tmp_path / "f", md5=bad_md5)

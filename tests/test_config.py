@@ -77,8 +77,9 @@ def test_shared_runs_are_one_run(paper: Study) -> None:
     # figure 3's 32-step run is figure 2's; figure 8's λ=1 run is figure 11's 32-step sibling
     all_runs = [r for t in paper.paper_targets() for r in t.runs]
     assert len(paper.paper_runs()) == len(set(all_runs)) == 66
-    # the extensions add 9 runs (their diffusion-aware λ 4 is Figure 6's run)
-    assert len(paper.runs) == 66 + 9
+    # the extensions add 9 NIAH runs (their diffusion-aware λ 4 is Figure 6's run) and 4
+    # RULER runs (Dream λ 5 twice; diffusion-aware λ 13 and 27, its λ 4 is Table 2's)
+    assert len(paper.runs) == 66 + 9 + 4
 
 
 def test_unit_files(paper: Study) -> None:
@@ -574,6 +575,8 @@ def test_extension_targets_are_left_out_of_the_paper(paper: Study) -> None:
         "extension_niah_ntk_llama3_8b_instruct",
         "extension_niah_ntk_dream",
         "extension_niah_diffusion_aware_llada_8b_base",
+        "extension_ruler_ntk_dream",
+        "extension_ruler_diffusion_aware_llada_8b_base",
     }
     assert not ext & {t.name for t in paper.paper_targets()}
     assert lambdas(paper, "extension_niah_ntk_llama3_8b_base", "llama3_8b_base") == [4, 13]
@@ -588,3 +591,97 @@ def test_extension_targets_are_left_out_of_the_paper(paper: Study) -> None:
     assert "results/niah/llama3_8b_base/ntk13/scores.json" not in paper.benchmark_result_files(
         "niah"
     )
+
+
+# --- RULER: shards, data, outputs ---------------------------------------------------------------
+
+
+def test_ruler_jobs_are_split_into_sample_ranges(paper_config: dict) -> None:
+    from longllada import budget
+
+    study = Study(copy.deepcopy(paper_config))
+    llada = study.run_for("ruler", "llada_8b_base", "ntk1_s64_b64")
+    files = study.prediction_files(llada)
+    # 64 steps over 16K tokens: ~1.7 GPU-hours a (task, length) job, over shard_minutes 60
+    assert "results/ruler/llada_8b_base/ntk1_s64_b64/16k_vt.samples0-50.predictions.jsonl" in files
+    assert (
+        "results/ruler/llada_8b_base/ntk1_s64_b64/16k_vt.samples50-100.predictions.jsonl" in files
+    )
+    assert "results/ruler/llada_8b_base/ntk1_s64_b64/4k_vt.samples0-100.predictions.jsonl" in files
+    llama = study.run_for("ruler", "llama3_8b_base", "ntk1")  # one cheap prefill a sample
+    assert all(".samples0-100." in f for f in study.prediction_files(llama))
+    for unit in study.units("ruler", "llada_8b_base"):
+        ranges = budget.shards(study, llada, unit)
+        assert ranges[0][0] == 0 and ranges[-1][1] == 100
+        assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        # each shard's estimate within the limit (the unit's in the cost table stays whole)
+        for first, stop in ranges:
+            assert budget.unit_gpu_seconds(study, llada, f"{unit}.samples{first}-{stop}") <= 3600
+    # no shard_minutes: one range; a sample limit: the range it selects
+    c = copy.deepcopy(paper_config)
+    del c["benchmarks"]["ruler"]["shard_minutes"]
+    c["benchmarks"]["ruler"]["sample_limit"] = 7
+    study = Study(c)
+    run = study.run_for("ruler", "llada_8b_base", "ntk1_s64_b64")
+    assert {f.split(".")[1] for f in study.prediction_files(run)} == {"samples0-7"}
+
+
+def test_ruler_config_errors_name_the_key(paper_config: dict) -> None:
+    def broken(edit) -> str:
+        c = copy.deepcopy(paper_config)
+        edit(c)
+        with pytest.raises(ConfigError) as info:
+            Study(c)
+        return str(info.value)
+
+    def no_data(c: dict) -> None:
+        del c["data"]["ruler"]
+
+    assert "data.ruler: required by the ruler runs" in broken(no_data)
+    msg = broken(lambda c: c["benchmarks"]["ruler"]["tasks"].append("niah_single_9"))
+    assert "benchmarks.ruler.tasks[13]: 'niah_single_9' is not one of" in msg
+    msg = broken(lambda c: c["data"]["ruler"].pop("md5"))
+    assert "data.ruler" in msg
+    msg = broken(lambda c: c["benchmarks"]["ruler"]["contexts"].update({"32k": 0}))
+    assert "benchmarks.ruler.contexts.32k: 0 is less than the minimum of 1" in msg
+
+
+def test_ruler_table_outputs_and_published(paper: Study) -> None:
+    table4 = paper.targets["table4_ruler_dream"]
+    assert table4.outputs == [
+        f"paper_figures/table4_ruler_dream.{ext}"
+        for ext in ("csv", "md", "tex", "comparison.csv", "tasks.csv")
+    ]
+    assert table4.spec["published"][1] == "config/published/table2_ruler.csv"
+    aware = paper.targets["extension_ruler_diffusion_aware_llada_8b_base"]
+    assert [r.ntk_lambda for r in aware.runs] == [
+        r.ntk_lambda for r in paper.targets["extension_niah_diffusion_aware_llada_8b_base"].runs
+    ][:3]
+
+
+def test_ruler_fingerprints_follow_what_each_stage_reads(paper_config: dict) -> None:
+    from longllada import fingerprints
+
+    def fp(config: dict, kind: str, **w: str) -> dict:
+        return fingerprints.for_job(Study(config), kind, w)
+
+    base = copy.deepcopy(paper_config)
+    other = copy.deepcopy(paper_config)
+    other["benchmarks"]["ruler"]["contexts"]["8k"] = 8000  # another 8k length
+    other["benchmarks"]["ruler"]["shard_minutes"] = 30
+    other["benchmarks"]["ruler"]["sample_limit"] = 50
+    prompts = {"context": "4k", "task": "vt"}
+    assert fp(base, "ruler:prompts", **prompts) == fp(other, "ruler:prompts", **prompts)
+    prompts8 = {"context": "8k", "task": "vt"}
+    assert fp(base, "ruler:prompts", **prompts8) != fp(other, "ruler:prompts", **prompts8)
+    assert fp(other, "ruler:prompts", **prompts8)["unit"]["tokens"] == 8000
+    job = {"model": "llada_8b_base", "setting": "ntk1_s64_b64", "first": "0", "stop": "50"}
+    generate = fp(base, "ruler:generate", context="4k", task="vt", **job)
+    assert generate["unit"] == {
+        "context": "4k",
+        "task": "vt",
+        "first": "0",
+        "stop": "50",
+        "tokens": 4096,
+    }
+    assert generate != fp(other, "ruler:generate", context="4k", task="vt", **job)  # sample_limit

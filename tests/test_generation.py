@@ -114,6 +114,8 @@ def test_prompts_are_tokenised_as_the_official_wrapper(ckpt, key: str) -> None:
         # Dream: the bos *string* before the raw text on NIAH and RULER, not on LongBench.
         assert ids == tok(tok.bos_token + text, add_special_tokens=True)["input_ids"]
         assert ids[0] == tok.bos_token_id
+        on_ruler, _ = generation.encode_prompt(tok, text, model.family, "ruler")
+        assert on_ruler == ids
         plain, _ = generation.encode_prompt(tok, text, model.family, "longbench")
         assert plain == tok(text, add_special_tokens=True)["input_ids"]
         assert plain[0] != tok.bos_token_id
@@ -179,7 +181,13 @@ def test_generation_job_writes_every_answer_with_its_costs(ckpt, key, tmp_path) 
     saved = json.loads(generation.provenance_path(out).read_text())
     assert saved == json.loads(json.dumps(record))
     assert key == "llama" or saved["settings"]["applied"]["gen_length"] == 8
-    assert saved["samples"] == {"selected": 4, "in_prompts_file": 4, "computed_now": 4}
+    assert saved["samples"] == {
+        "selected": 4,
+        "range": None,
+        "in_job": 4,
+        "in_prompts_file": 4,
+        "computed_now": 4,
+    }
     assert saved["model"]["checkpoint_sha256"] and saved["seed"] == SEED
     assert not partials(out)
 
@@ -294,3 +302,59 @@ def test_predictions_that_do_not_match_their_prompts_are_named(tmp_path) -> None
     with pytest.raises(ValueError, match=r"len64.predictions.jsonl does not match .*len64.jsonl"):
         niah.score_run([prompts], [preds], [], tmp_path / "scores.json", info, prepared)
     assert not (tmp_path / "scores.json").exists()
+
+
+# --- shards (RULER): a sample range per job -------------------------------------------------------
+
+
+def _generate_range(ckpt, key, prompts, out, sample_range, max_new=8, **sampler):
+    model, manifest = ckpt[key]
+    return generation.run(
+        model,
+        _run(model, **sampler),
+        {"max_new_tokens": max_new, "sample_limit": None},
+        checkpoint_file=manifest,
+        prompts_file=prompts,
+        output=out,
+        seed=SEED,
+        max_new_tokens=max_new,
+        rng_group=None,  # RULER: one dataset per file
+        sample_range=sample_range,
+    )
+
+
+@pytest.mark.parametrize("key", ["llama", "dream"])
+def test_a_shard_is_its_samples_of_a_dataset_that_starts_there(ckpt, key, tmp_path) -> None:
+    prompts = _prompts(tmp_path / "all.jsonl", depths=(0, 50), repeats=2)
+    rows = list(read_jsonl(prompts))
+    whole = tmp_path / "whole.predictions.jsonl"
+    _generate_range(ckpt, key, prompts, whole, None, sampling="clean")
+    parts = [tmp_path / f"s{a}-{b}.predictions.jsonl" for a, b in ((0, 2), (2, 4))]
+    for path, rng in zip(parts, ((0, 2), (2, 4)), strict=True):
+        record = _generate_range(ckpt, key, prompts, path, rng, sampling="clean")
+        assert record["samples"]["range"] == list(rng) and record["samples"]["in_job"] == 2
+    sharded = [r for p in parts for r in read_jsonl(p)]
+    assert [r["id"] for r in sharded] == [r["id"] for r in rows]
+    # The second shard restarts the random stream at its first sample: it answers as a job
+    # over a prompts file that begins with that sample.
+    tail = tmp_path / "tail.jsonl"
+    tail.write_text("".join(json.dumps(r) + "\n" for r in rows[2:]), encoding="utf-8")
+    alone = tmp_path / "tail.predictions.jsonl"
+    _generate_range(ckpt, key, tail, alone, None, sampling="clean")
+    assert [r["prediction"] for r in read_jsonl(parts[1])] == [
+        r["prediction"] for r in read_jsonl(alone)
+    ]
+    whole_rows = list(read_jsonl(whole))
+    assert [r["prediction"] for r in read_jsonl(parts[0])] == [
+        r["prediction"] for r in whole_rows[:2]
+    ]
+    if key == "llama":  # greedy: no stream, so the shards also equal the whole job
+        assert [r["prediction"] for r in sharded] == [r["prediction"] for r in whole_rows]
+
+
+def test_a_shard_outside_the_selected_samples_is_named(ckpt, tmp_path) -> None:
+    prompts = _prompts(tmp_path / "all.jsonl", depths=(0,), repeats=2)
+    out = tmp_path / "bad.predictions.jsonl"
+    with pytest.raises(generation.PromptsError, match=r"samples 1-5 are not a range of its 2"):
+        _generate_range(ckpt, "llama", prompts, out, (1, 5))
+    assert not out.exists() and not partials(out)

@@ -24,10 +24,19 @@ SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 pytestmark = pytest.mark.slow
 
 PPL_LLADA = "results/ppl/llada_tiny_base/ntk1/mc2_chunk64.json"
-# llada_tiny_base's NIAH runs: Figures 1b/2 (steps 8), 3 (steps 1, 4) and 6 (λ 3, 11), 3 lengths
-GPU_LLADA = {"perplexity_diffusion": 1, "qk_states": 1, "niah_generate": 15, "niah_score": 5}
+# llada_tiny_base's NIAH runs: Figures 1b/2 (steps 8), 3 (steps 1, 4) and 6 (λ 3, 11), 3 lengths;
+# its RULER runs: Table 2's λ 1 and 11, 13 tasks at one length
+GPU_LLADA = {
+    "perplexity_diffusion": 1,
+    "qk_states": 1,
+    "niah_generate": 15,
+    "niah_score": 5,
+    "ruler_generate": 26,
+    "ruler_score": 2,
+}
 PPL_FIGURES = {"figure_perplexity": 1, "figure_tsne": 1}
-FIGURES = {**PPL_FIGURES, "figure_niah": 4, "niah_all_runs": 1}  # Figures 1b, 2, 3, 6
+# Figures 1b, 2, 3, 6 and Table 2
+FIGURES = {**PPL_FIGURES, "figure_niah": 4, "niah_all_runs": 1, "table_ruler": 1}
 CHECKPOINT = {"download": 1, "rope_patch": 2}  # llada_tiny_base has λ 3 and 11 in the demo
 
 
@@ -105,6 +114,22 @@ def test_niah_sample_limit_reruns_generation_and_scores_not_prompts(work: Path) 
         "figure_niah": 9,
         "niah_all_runs": 1,
     }
+
+
+def test_ruler_sample_limit_reruns_generation_and_scores_not_prompts(work: Path) -> None:
+    cfg = variant(
+        work,
+        "ruler_limit.yaml",
+        "    sample_limit: null\n    prompt_timeout_s: 600",
+        "    sample_limit: 1\n    prompt_timeout_s: 600",
+    )
+    # 5 runs x 13 tasks, each now the range samples0-1
+    assert plan(work, cfg) == {"ruler_generate": 65, "ruler_score": 5, "table_ruler": 2}
+
+
+def test_ruler_prompt_time_limit_reruns_nothing(work: Path) -> None:
+    cfg = variant(work, "ruler_timeout.yaml", "prompt_timeout_s: 600", "prompt_timeout_s: 900")
+    assert plan(work, cfg) == {}
 
 
 def test_another_niah_length_adds_only_its_jobs(work: Path) -> None:

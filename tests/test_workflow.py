@@ -135,6 +135,43 @@ def test_demo_builds_every_niah_figure_end_to_end(workdir: Path, demo_run) -> No
     assert len(tidy) == 1 + 9 * len(niah_runs)
 
 
+RULER_TABLES = ("table2_ruler", "table4_ruler_dream")
+
+
+def test_demo_builds_the_ruler_tables_end_to_end(workdir: Path, demo_run) -> None:
+    assert demo_run.returncode == 0, demo_run.stderr[-3000:]
+    study = Study.from_file(workdir / "config/demo.yaml")
+    data = json.loads((workdir / "results/data/ruler/manifest.json").read_text())
+    assert set(data["files"]) == {"PaulGrahamEssays.jsonl", "dev-v2.0.json", "hotpotqa.json"}
+    tasks = study.benchmarks["ruler"]["tasks"]
+    assert len(tasks) == 13
+    for task in tasks:
+        meta = json.loads((workdir / f"results/prompts/ruler/1k_{task}.meta.json").read_text())
+        assert meta["wonderwords"] == "2.2.0" and meta["data"]["files"] == data["files"]
+        assert meta["rows"] == 2 and meta["cl100k_tokens_max"] <= 1024
+    for name in RULER_TABLES:
+        for ext in ("md", "tex", "comparison.csv", "tasks.csv"):
+            assert (workdir / f"paper_figures/{name}.{ext}").stat().st_size > 0
+        wide = (workdir / f"paper_figures/{name}.csv").read_text().splitlines()
+        assert wide[0].startswith("model,label,setting,ntk_lambda,1k_NIAH,1k_AGG,1k_QA,1k_Avg")
+        assert len(wide) == 1 + 3
+        assert "\\toprule" in (workdir / f"paper_figures/{name}.tex").read_text()
+    # Table 4's LLaMA row stands beside Table 2's LLaMA3-8B-Base row (matched by position)
+    comparison = (workdir / "paper_figures/table4_ruler_dream.comparison.csv").read_text()
+    assert ",llama_tiny_base,LLaMA-tiny-Base,1,1k,NIAH,LLaMA3-8B-Base,1,4k,99.8," in comparison
+    scores = json.loads(
+        (workdir / "results/ruler/dream_tiny_base/ntk1_s16/scores.json").read_text()
+    )
+    assert scores["n_samples"] == scores["n_full"] == 13 * 2
+    assert {t["task"] for t in scores["tasks"]} == set(tasks)
+    record = json.loads(
+        (
+            workdir / "results/ruler/dream_tiny_base/ntk1_s16/1k_vt.samples0-2.provenance.json"
+        ).read_text()
+    )
+    assert record["settings"]["applied"]["steps"] == 16 and record["samples"]["range"] == [0, 2]
+
+
 def test_demo_rerun_has_nothing_to_do(workdir: Path, demo_run) -> None:
     again = snakemake(workdir, "-n", "implemented", "--configfile", "config/demo.yaml")
     assert again.returncode == 0
@@ -152,11 +189,16 @@ def test_paper_dry_run_plans_every_target(workdir: Path) -> None:
         assert counts[f"{bench}_score"] == len(runs)
     assert counts["download"] == 7
     assert counts["rope_patch"] == 15
-    assert counts["figure_niah"] == 9 and counts["table"] == 4
+    assert counts["figure_niah"] == 9 and counts["table"] == 2 and counts["table_ruler"] == 2
     assert counts["figure_rope_coverage"] == counts["figure_perplexity"] == 1
     assert counts["perplexity_diffusion"] == counts["perplexity_causal"] == 2
     assert counts["qk_states"] == 2
     assert counts["niah_data"] == counts["niah_all_runs"] == 1 and counts["niah_prompts"] == 6
+    assert counts["ruler_data"] == 1 and counts["ruler_prompts"] == 3 * 13
+    # RULER's long diffusion jobs split into sample ranges: more jobs than (run, task, length)
+    ruler_runs = [r for r in study.paper_runs() if r.benchmark == "ruler"]
+    assert counts["ruler_generate"] > len(ruler_runs) * 3 * 13
+    assert "16k_vt.samples50-100.predictions.jsonl" in out.stdout
     assert "extension" not in out.stdout  # the extensions are not part of `all`
 
 
@@ -166,6 +208,8 @@ def test_extensions_are_their_own_target(workdir: Path) -> None:
     counts = job_counts(out.stdout + out.stderr)
     # 10 runs: LLaMA3 λ 4, 13 (x2), Dream λ 5 (x2), diffusion-aware λ 4, 13, 27, 45
     assert counts["figure_niah"] == 4 and counts["niah_score"] == 10
+    # RULER: Dream λ 5 (x2), diffusion-aware λ 4, 13, 27 (λ 4 is Table 2's run, not built here)
+    assert counts["table_ruler"] == 2 and counts["ruler_score"] == 5
 
 
 def test_one_target_asks_only_its_runs(workdir: Path) -> None:
@@ -194,14 +238,15 @@ def test_bad_config_stops_with_the_key(workdir: Path) -> None:
 
 
 def test_pending_stage_fails_loudly(workdir: Path, demo_run) -> None:
+    unit = "llada_tiny_base/1k_multifieldqa_en"
     out = snakemake(
-        workdir, "results/prompts/ruler/1k_vt.jsonl", "--configfile", "config/demo.yaml"
+        workdir, f"results/prompts/longbench/{unit}.jsonl", "--configfile", "config/demo.yaml"
     )
     assert out.returncode != 0, out.stdout
     assert "not implemented yet" in out.stderr, out.stderr[-2000:]
-    log = (workdir / "logs/prompts/ruler/1k_vt.log").read_text()
+    log = (workdir / f"logs/prompts/longbench/{unit}.log").read_text()
     assert "not implemented yet" in log
-    assert not (workdir / "results/prompts/ruler/1k_vt.jsonl").exists()
+    assert not (workdir / f"results/prompts/longbench/{unit}.jsonl").exists()
 
 
 def test_unknown_niah_length_has_no_rule(workdir: Path) -> None:

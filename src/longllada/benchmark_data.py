@@ -1,5 +1,5 @@
-"""Benchmark data files: fetched from a Hugging Face dataset repo at a pinned revision, or checked
-in a local directory, and recorded in a deterministic manifest.
+"""Benchmark data files: fetched from a Hugging Face dataset repo at a pinned revision or from a
+pinned zip archive, or checked in a local directory, and recorded in a deterministic manifest.
 
 The NIAH, RULER and LongBench stages each read a few data files (NIAH: `needles.jsonl` and
 `en_un_asr.jsonl` of the hub dataset `opencompass/needlebench`). One rule on the submit host
@@ -7,6 +7,7 @@ fetches them once; every later job reads the manifest, which names the directory
 and the size and sha256 of each:
 
     {"source": {"hub_id": ..., "revision": <as requested>, "commit": <40-hex sha>}
+               or {"archive": <url>, "md5": ..., "sha256": <of the archive>}
                or {"local_dir": <absolute path>},
      "dir": <absolute path of the directory holding the files>,
      "files": {name: {"sha256": ..., "size": ...}}}
@@ -20,9 +21,15 @@ the repo/revision. The hub token is never written to the manifest, a log line or
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import os
+import shutil
 import stat
+import tempfile
+import urllib.request
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -47,6 +54,7 @@ from longllada.hub import _SHA1_RE, _file_digest, _first_line, _git_blob_sha1, _
 __all__ = [
     "DataError",
     "check_local_files",
+    "fetch_archive_files",
     "fetch_hub_files",
     "local_files_state",
     "manifest_digest",
@@ -245,6 +253,95 @@ def _map_hub_error(
     else:
         return None
     return DataError(_scrub(msg, token))
+
+
+# --------------------------------------------------------------------------- zip archive
+
+ARCHIVE_RECORD = ".archive.json"  # beside the extracted files: which archive they came from
+
+
+def fetch_archive_files(
+    url: str,
+    files: Sequence[str],
+    out_dir: Path,
+    md5: str | None = None,
+    sha256: str | None = None,
+    *,
+    data_key: str | None = None,
+    timeout: float = 120,
+) -> dict[str, Any]:
+    """Download the zip archive at `url` (e.g. OpenCompass's own `ruler.zip`), check it against
+    the pinned `md5` (OpenCompass pins archives by md5) and/or `sha256`, extract `files` (found by
+    their base name anywhere in the archive, exactly once each) into `out_dir`, and return their
+    manifest. An `out_dir` that already holds the files of this very archive (its record
+    `.archive.json` and the files' sha256 agree) is not downloaded again."""
+    names = _check_names(files)
+    if not (md5 or sha256):
+        raise DataError(f"archive {url}: pin it with md5 or sha256 (data.{data_key or '...'}).")
+    out_dir = Path(out_dir).expanduser().resolve()
+    pinned = {"archive": url, "md5": md5, "sha256": sha256}
+    record = out_dir / ARCHIVE_RECORD
+    # A missing or stale record: download again.
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        known = json.loads(record.read_text(encoding="utf-8"))
+        if _pins_agree(known["source"], pinned) and all(
+            (out_dir / n).is_file()
+            and _file_digest(out_dir / n, hashlib.sha256()) == known["files"][n]["sha256"]
+            for n in names
+        ):
+            return {"source": known["source"], "dir": str(out_dir), "files": known["files"]}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix=".download-") as tmp:
+        archive = Path(tmp) / "archive.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(archive, "wb") as f:
+                shutil.copyfileobj(response, f, 1 << 20)
+        except OSError as err:
+            where = f"data.{data_key}" if data_key else "the config"
+            raise DataError(
+                f"could not download {url} ({_first_line(err)}); the submit host needs the "
+                f"network, or point {where} at a local directory holding {', '.join(names)}."
+            ) from None
+        got = {
+            "md5": _file_digest(archive, hashlib.md5()),
+            "sha256": _file_digest(archive, hashlib.sha256()),
+        }
+        for algo in ("md5", "sha256"):
+            if pinned[algo] and got[algo] != pinned[algo].lower():
+                raise DataError(
+                    f"{url}: {algo} {got[algo]} is not the pinned {pinned[algo]} (a changed or "
+                    "corrupt archive; nothing was extracted)."
+                )
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                members = [m for m in zf.infolist() if not m.is_dir()]
+                for name in names:
+                    base = PurePosixPath(name).name
+                    hits = [m for m in members if PurePosixPath(m.filename).name == base]
+                    if len(hits) != 1:
+                        listed = ", ".join(m.filename for m in members[:_MAX_LISTED])
+                        raise DataError(
+                            f"{url}: {len(hits)} members named {base} (need exactly one); "
+                            f"it holds: {listed}."
+                        )
+                    target = out_dir / name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    part = target.with_name(f".{target.name}.part")
+                    with zf.open(hits[0]) as src, open(part, "wb") as dst:
+                        shutil.copyfileobj(src, dst, 1 << 20)
+                    os.replace(part, target)
+        except zipfile.BadZipFile:
+            raise DataError(f"{url}: not a zip archive.") from None
+    manifest = check_local_files(out_dir, names)
+    manifest["source"] = {"archive": url, **got}
+    write_json(record, {"source": manifest["source"], "files": manifest["files"]})
+    return manifest
+
+
+def _pins_agree(source: dict[str, Any], pinned: dict[str, Any]) -> bool:
+    return source.get("archive") == pinned["archive"] and all(
+        not pinned[a] or source.get(a) == pinned[a].lower() for a in ("md5", "sha256")
+    )
 
 
 # --------------------------------------------------------------------------- local directory

@@ -43,7 +43,11 @@ def unit_work(study: Study, run: Run, unit: str) -> tuple[int, int, int]:
         n, ctx, new = len(cfg["depths"]) * cfg["repeats"], int(unit[3:]), cfg["max_new_tokens"]
     elif run.benchmark == "ruler":
         label = unit.split("_", 1)[0]
-        n, ctx, new = cfg["samples"], cfg["contexts"][label], cfg["max_new_tokens"]
+        ctx, new = cfg["contexts"][label], cfg["max_new_tokens"]
+        if ".samples" in unit:  # one shard: 4k_vt.samples0-50
+            first, stop = unit.split(".samples", 1)[1].split("-")
+            return (int(stop) - int(first), ctx, new)
+        n = cfg["samples"]
     elif run.benchmark == "longbench":
         label, subset = unit.split("_", 1)
         info = longbench.SUBSETS[subset]
@@ -62,6 +66,18 @@ def unit_gpu_seconds(study: Study, run: Run, unit: str) -> float:
     if run.benchmark in ("ppl", "qk_states"):
         return n * forward_seconds(ctx)
     return n * sample_seconds(run, ctx, new)
+
+
+def shards(study: Study, run: Run, unit: str) -> list[tuple[int, int]]:
+    """The sample ranges [first, stop) one RULER (length, task) job is split into: as few equal
+    ranges as keep each under `shard_minutes` of estimated GPU time (none set: one range)."""
+    n, ctx, new = unit_work(study, run, unit)
+    minutes = study.benchmarks[run.benchmark].get("shard_minutes")
+    k = 1
+    if minutes:
+        k = max(1, min(n, math.ceil(n * sample_seconds(run, ctx, new) / (60 * minutes))))
+    bounds = [round(i * n / k) for i in range(k + 1)]
+    return list(zip(bounds[:-1], bounds[1:], strict=True))
 
 
 def slurm_runtime_minutes(study: Study, run: Run, unit: str, attempt: int = 1) -> int:

@@ -73,6 +73,7 @@ DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}
 TABLE_KINDS = ("longbench_table", "ruler_table")
 NIAH_KINDS = ("niah_heatmaps", "niah_by_length")
 NIAH_FIGURE_FILES = ("pdf", "csv", "comparison.csv")
+RULER_TABLE_FILES = ("comparison.csv", "tasks.csv")
 KIND_BENCHMARKS = {
     "perplexity_curve": ("ppl",),
     "niah_by_length": ("niah",),
@@ -142,6 +143,9 @@ class Target:
 
     @property
     def outputs(self) -> list[str]:
+        if self.kind == "ruler_table":  # the table, its comparison and the per-task scores
+            exts = ("csv", "md", "tex", *RULER_TABLE_FILES)
+            return [f"paper_figures/{self.name}.{ext}" for ext in exts]
         if self.kind in TABLE_KINDS:
             return [f"paper_figures/{self.name}.{ext}" for ext in ("csv", "md", "tex")]
         if self.kind in NIAH_KINDS:  # the numbers drawn, and the paper's beside them
@@ -270,7 +274,7 @@ class Study:
                     f"benchmarks.niah.lengths: {short} not above length_buffer {buffer} (the "
                     "tokens NeedleBench leaves for the question): lower length_buffer or drop them"
                 )
-        for bench in ("niah",):  # the benchmarks whose data check is built
+        for bench in ("niah", "ruler"):  # the benchmarks whose data check is built
             key = DATA_KEY[bench]
             if any(r.benchmark == bench for r in self.runs.values()) and key not in self.data:
                 raise ConfigError(f"data.{key}: required by the {bench} runs")
@@ -473,12 +477,25 @@ class Study:
         items = cfg["subsets"] if benchmark == "longbench" else cfg["tasks"]
         return [f"{ctx}_{item}" for ctx in cfg["contexts"] for item in items]
 
+    def run_units(self, run: Run) -> list[str]:
+        """A run's jobs: its units, RULER's split into sample ranges (`shard_minutes`) that run
+        as jobs of their own (4k_vt.samples0-50)."""
+        if run.benchmark != "ruler":
+            return self.units(run.benchmark, run.model)
+        from longllada import budget  # it imports this module
+
+        return [
+            f"{unit}.samples{first}-{stop}"
+            for unit in self.units(run.benchmark, run.model)
+            for first, stop in budget.shards(self, run, unit)
+        ]
+
     def generation_records(self, run: Run) -> list[str]:
         """The provenance file each generation job writes beside its predictions."""
         return [generation_record(f) for f in self.prediction_files(run)]
 
     def prediction_files(self, run: Run) -> list[str]:
-        units = self.units(run.benchmark, run.model)
+        units = self.run_units(run)
         return [f"{run.directory}/{u}.predictions.jsonl" for u in units]
 
     def result_files(self, run: Run) -> list[str]:

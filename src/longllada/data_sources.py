@@ -1,10 +1,12 @@
 """Where a benchmark's data files come from (config `data.<benchmark>`), and the data check.
 
-Three forms of `data.needlebench` (and later `data.ruler`, `data.longbench`):
+Four forms of `data.needlebench`, `data.ruler` (and later `data.longbench`):
 
 - a string: a local directory that holds the files (checked, never written);
 - `{hub_id, revision[, dir]}`: a hub dataset, fetched at `revision` into `dir` (default
   `resources/data/<data key>`) on the submit host; the manifest records the commit;
+- `{archive, md5 and/or sha256[, dir]}`: a pinned zip archive (OpenCompass's own `ruler.zip`),
+  downloaded on the submit host, checked, and the files extracted into `dir`;
 - `{demo: paul_graham_essays}`: files the project generates in the same formats, the haystack
   from real English prose (`longllada.prose`), for the demo and the tests.
 
@@ -20,22 +22,28 @@ from pathlib import Path
 from typing import Any
 
 from longllada import benchmark_data, prose
-from longllada.benchmarks import niah
+from longllada.benchmarks import niah, ruler
 from longllada.config import DATA_KEY
 
 DEMO_SOURCES = ("paul_graham_essays",)
 # The files each benchmark reads from its data directory.
-FILES: dict[str, tuple[str, ...]] = {"niah": (niah.HAYSTACK, niah.NEEDLES)}
-DEMO_WRITERS: dict[str, Callable[[Path, list[str]], Any]] = {"niah": niah.write_demo_data}
+FILES: dict[str, tuple[str, ...]] = {
+    "niah": (niah.HAYSTACK, niah.NEEDLES),
+    "ruler": ruler.DATA_FILES,
+}
+DEMO_WRITERS: dict[str, Callable[[Path, list[str]], Any]] = {
+    "niah": niah.write_demo_data,
+    "ruler": ruler.write_demo_data,
+}
 
 
 def kind(spec: str | Mapping[str, Any]) -> str:
-    """ "local", "hub" or "demo"."""
+    """ "local", "hub", "archive" or "demo"."""
     if isinstance(spec, str):
         return "local"
     if "demo" in spec:
         return "demo"
-    return "hub"
+    return "archive" if "archive" in spec else "hub"
 
 
 def manifest_path(data_key: str) -> str:
@@ -81,6 +89,16 @@ def prepare(
         # The commit is what the files are; the branch asked for is not: pinning `revision` to
         # the commit it resolved to then rewrites the same manifest, and nothing reruns.
         manifest["source"].pop("revision", None)
+    elif how == "archive":
+        assert isinstance(spec, Mapping)
+        manifest = benchmark_data.fetch_archive_files(
+            spec["archive"],
+            files,
+            Path(fetch_dir(benchmark, spec)),
+            md5=spec.get("md5"),
+            sha256=spec.get("sha256"),
+            data_key=DATA_KEY[benchmark],
+        )
     else:
         assert isinstance(spec, Mapping)
         if spec["demo"] not in DEMO_SOURCES:

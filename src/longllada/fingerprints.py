@@ -39,6 +39,10 @@ STAGE_SETTINGS = {
     "niah:prompts": ("depths", "repeats", "length_buffer"),
     "niah:generate": ("max_new_tokens", "sample_limit", "dtype"),
     "niah:score": ("sample_limit",),
+    # a RULER length enters through the unit (its context's tokens), not the contexts list
+    "ruler:prompts": ("samples", "opencompass_config"),
+    "ruler:generate": ("max_new_tokens", "sample_limit", "dtype"),
+    "ruler:score": ("sample_limit",),
 }
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -216,7 +220,11 @@ def for_job(study: Study, kind: str, wildcards: Mapping[str, str]) -> dict[str, 
     if kind == "figure":
         return figure(study, w["name"])
     bench, _, stage = kind.partition(":")  # "ppl", "niah:generate", "niah:score", ...
-    unit = {k: w[k] for k in ("unit", "length", "context", "subset", "task") if k in w}
+    unit = {
+        k: w[k] for k in ("unit", "length", "context", "subset", "task", "first", "stop") if k in w
+    }
+    if bench == "ruler" and "context" in unit:  # what a context label means: its length
+        unit["tokens"] = study.benchmarks["ruler"]["contexts"][unit["context"]]
     if stage == "data":
         spec = study.data.get(DATA_KEY[bench])
         files = data_sources.FILES[bench]

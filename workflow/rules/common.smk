@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from longllada import budget, data_sources, fingerprints, targets
-from longllada.benchmarks import niah
+from longllada.benchmarks import niah, ruler
 from longllada.config import Study
 
 study = Study(
@@ -117,8 +117,8 @@ def depends_on(kind):
 
 def published_input(w):
     """Input function: the paper's numbers a target draws beside ours, when it names them."""
-    published = study.targets[w.name].spec.get("published")
-    return [published] if published else []
+    published = study.targets[w.name].spec.get("published") or []
+    return [published] if isinstance(published, str) else list(published)
 
 
 def one_of(values):

