@@ -85,7 +85,7 @@ def _run(model: Model, **sampler) -> Run:
     return Run("niah", model.key, model.family, 1.0, items)
 
 
-def _generate(ckpt, key, prompts, out, max_new=8, **sampler):
+def _generate(ckpt, key, prompts, out, max_new=8, rng_group="depth", sample_range=None, **sampler):
     model, manifest = ckpt[key]
     return generation.run(
         model,
@@ -96,8 +96,9 @@ def _generate(ckpt, key, prompts, out, max_new=8, **sampler):
         output=out,
         seed=SEED,
         max_new_tokens=max_new,
-        rng_group="depth",
-        spread_by="depth",
+        rng_group=rng_group,
+        spread_by=rng_group,
+        sample_range=sample_range,
     )
 
 
@@ -307,19 +308,9 @@ def test_predictions_that_do_not_match_their_prompts_are_named(tmp_path) -> None
 # --- shards (RULER): a sample range per job -------------------------------------------------------
 
 
-def _generate_range(ckpt, key, prompts, out, sample_range, max_new=8, **sampler):
-    model, manifest = ckpt[key]
-    return generation.run(
-        model,
-        _run(model, **sampler),
-        {"max_new_tokens": max_new, "sample_limit": None},
-        checkpoint_file=manifest,
-        prompts_file=prompts,
-        output=out,
-        seed=SEED,
-        max_new_tokens=max_new,
-        rng_group=None,  # RULER: one dataset per file
-        sample_range=sample_range,
+def _generate_range(ckpt, key, prompts, out, sample_range, **sampler):
+    return _generate(  # RULER: one dataset per file
+        ckpt, key, prompts, out, rng_group=None, sample_range=sample_range, **sampler
     )
 
 

