@@ -79,7 +79,7 @@ LLADA_ENTRY = "demo: {preset: tiny, seed: 3}"  # llada_tiny_base's source in con
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     dst = copy_repo(tmp_path_factory.mktemp("reruns") / "repo")
-    built = snakemake(dst, "implemented")
+    built = snakemake(dst, "implemented", timeout=2400)  # the whole demo (~13 min)
     assert built.returncode == 0, built.stderr[-3000:]
     return dst
 

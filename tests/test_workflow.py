@@ -44,7 +44,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def demo_run(workdir: Path) -> subprocess.CompletedProcess:
-    return snakemake(workdir, "implemented", "--configfile", "config/demo.yaml")
+    # the whole demo: ~13 min on 2 idle cores, more on a loaded machine
+    return snakemake(workdir, "implemented", "--configfile", "config/demo.yaml", timeout=2400)
 
 
 def test_demo_builds_checkpoints_and_figures(workdir: Path, demo_run) -> None:
