@@ -123,8 +123,8 @@ def test_ruler_sample_limit_reruns_generation_and_scores_not_prompts(work: Path)
         "    sample_limit: null\n    prompt_timeout_s: 600",
         "    sample_limit: 1\n    prompt_timeout_s: 600",
     )
-    # 5 runs x 13 tasks, each now the range samples0-1
-    assert plan(work, cfg) == {"ruler_generate": 65, "ruler_score": 5, "table_ruler": 2}
+    # 6 runs x 13 tasks, each now the range samples0-1
+    assert plan(work, cfg) == {"ruler_generate": 78, "ruler_score": 6, "table_ruler": 2}
 
 
 def test_ruler_prompt_time_limit_reruns_nothing(work: Path) -> None:
