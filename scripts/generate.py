@@ -17,4 +17,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         spread_by=snakemake.params.spread_by,  # noqa: F821
         depends_on=snakemake.params.depends_on,  # noqa: F821
         sample_range=getattr(snakemake.params, "sample_range", None),  # noqa: F821
+        budget=getattr(snakemake.params, "budget", None),  # noqa: F821
     )

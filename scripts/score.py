@@ -31,6 +31,7 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
             "ntk_lambda": run["run"]["ntk_lambda"],
             "sampler": run["run"]["sampler"],
             "sample_limit": spec["settings"].get("sample_limit"),
+            "contexts": spec["settings"].get("contexts"),  # LongBench: label -> token budget
         },
         opencompass_env.prepare(opencompass_env.interpreter()),
     )

@@ -35,7 +35,7 @@ def test_ntk_for_given_lengths(capsys) -> None:
 def test_validate_and_budget(capsys) -> None:
     assert main(["validate", str(ROOT / "config/paper.yaml")]) == 0
     out = capsys.readouterr().out
-    assert "66 distinct runs" in out and "+ 13 runs of the extensions only" in out
+    assert "66 distinct runs" in out and "+ 15 runs of the extensions only" in out
     assert main(["budget", str(ROOT / "config/paper.yaml")]) == 0
     assert "figure4_rope_position_coverage" in capsys.readouterr().out
 

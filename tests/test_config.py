@@ -78,8 +78,9 @@ def test_shared_runs_are_one_run(paper: Study) -> None:
     all_runs = [r for t in paper.paper_targets() for r in t.runs]
     assert len(paper.paper_runs()) == len(set(all_runs)) == 66
     # the extensions add 9 NIAH runs (their diffusion-aware λ 4 is Figure 6's run) and 4
-    # RULER runs (Dream λ 5 twice; diffusion-aware λ 13 and 27, its λ 4 is Table 2's)
-    assert len(paper.runs) == 66 + 9 + 4
+    # RULER runs (Dream λ 5 twice; diffusion-aware λ 13 and 27, its λ 4 is Table 2's) and 2
+    # LongBench runs (Dream Base and Instruct at λ 5)
+    assert len(paper.runs) == 66 + 9 + 4 + 2
 
 
 def test_unit_files(paper: Study) -> None:
@@ -577,6 +578,7 @@ def test_extension_targets_are_left_out_of_the_paper(paper: Study) -> None:
         "extension_niah_diffusion_aware_llada_8b_base",
         "extension_ruler_ntk_dream",
         "extension_ruler_diffusion_aware_llada_8b_base",
+        "extension_longbench_ntk_dream",
     }
     assert not ext & {t.name for t in paper.paper_targets()}
     assert lambdas(paper, "extension_niah_ntk_llama3_8b_base", "llama3_8b_base") == [4, 13]
@@ -685,3 +687,109 @@ def test_ruler_fingerprints_follow_what_each_stage_reads(paper_config: dict) -> 
         "tokens": 4096,
     }
     assert generate != fp(other, "ruler:generate", context="4k", task="vt", **job)  # sample_limit
+
+
+# --- LongBench: shards, data, outputs, fingerprints ----------------------------------------------
+
+
+def test_longbench_jobs_are_split_into_sample_ranges(paper_config: dict) -> None:
+    from longllada import budget
+
+    study = Study(copy.deepcopy(paper_config))
+    llada = study.run_for("longbench", "llada_8b_base", "ntk1_sgen_b64")
+    files = study.prediction_files(llada)
+    assert len({f.split("/")[-1].split(".")[0] for f in files}) == 2 * 21  # (context, subset)
+    # a 512-token summary at 8K: 512 steps over ~8K tokens a sample, split over many ranges
+    gov = [f for f in files if "/8k_gov_report.samples" in f]
+    assert len(gov) > 2
+    assert gov[0].endswith(
+        "8k_gov_report.samples0-" + gov[1].split(".samples")[1].split("-")[0] + ".predictions.jsonl"
+    )
+    for unit in ("8k_gov_report", "4k_lcc", "8k_repobench-p"):
+        ranges = budget.shards(study, llada, unit)
+        n = 500 if "lcc" in unit or "repobench" in unit else 200
+        assert ranges[0][0] == 0 and ranges[-1][1] == n
+        for first, stop in ranges:
+            assert budget.unit_gpu_seconds(study, llada, f"{unit}.samples{first}-{stop}") <= 3600
+    llama = study.run_for("longbench", "llama3_8b_base", "ntk1")
+    lcc = [f for f in study.prediction_files(llama) if "/4k_lcc." in f]
+    assert lcc == ["results/longbench/llama3_8b_base/ntk1/4k_lcc.samples0-500.predictions.jsonl"]
+    # the cost table and the plan use the OpenCompass output lengths (qasper 32, not 128)
+    one = budget.unit_work(study, llada, "4k_qasper")
+    assert one == (200, 3500, 32)
+
+
+def test_longbench_config_errors_name_the_key(paper_config: dict) -> None:
+    def broken(edit) -> str:
+        c = copy.deepcopy(paper_config)
+        edit(c)
+        with pytest.raises(ConfigError) as info:
+            Study(c)
+        return str(info.value)
+
+    def no_data(c: dict) -> None:
+        del c["data"]["longbench"]
+
+    assert "data.longbench: required by the longbench runs" in broken(no_data)
+    msg = broken(lambda c: c["benchmarks"]["longbench"]["subsets"].append("qasper_e"))
+    assert "benchmarks.longbench.subsets[21]: 'qasper_e' is not one of" in msg
+    msg = broken(lambda c: c["benchmarks"]["longbench"]["contexts"].update({"16K": 15000}))
+    assert "benchmarks.longbench.contexts" in msg and "16K" in msg
+    msg = broken(lambda c: c["benchmarks"]["longbench"].update({"dream_bos": "yes"}))
+    assert "benchmarks.longbench.dream_bos: 'yes' is not of type 'boolean'" in msg
+
+
+def test_longbench_table_outputs_published_and_extension(paper: Study) -> None:
+    table3 = paper.targets["table3_longbench_dream"]
+    assert table3.outputs == [
+        f"paper_figures/table3_longbench_dream.{ext}"
+        for ext in ("csv", "md", "tex", "comparison.csv", "subsets.csv")
+    ]
+    assert table3.spec["published"][1] == "config/published/table1_longbench.csv"
+    ext = paper.targets["extension_longbench_ntk_dream"]
+    assert ext.extension and {(r.model, r.ntk_lambda) for r in ext.runs} == {
+        ("dream_v0_base", 5.0),
+        ("dream_v0_instruct", 5.0),
+    }
+
+
+def test_longbench_fingerprints_follow_what_each_stage_reads(paper_config: dict) -> None:
+    from longllada import data_sources, fingerprints
+
+    def fp(config: dict, kind: str, **w: str) -> dict:
+        return fingerprints.for_job(Study(config), kind, w)
+
+    base = copy.deepcopy(paper_config)
+    other = copy.deepcopy(paper_config)
+    other["benchmarks"]["longbench"]["contexts"]["8k"] = 7000
+    other["benchmarks"]["longbench"]["sample_limit"] = 50
+    # prompts are whole and model-independent: neither a budget nor a limit changes them
+    assert fp(base, "longbench:prompts", subset="lcc") == fp(
+        other, "longbench:prompts", subset="lcc"
+    )
+    job = {"model": "dream_v0_base", "setting": "ntk1_sgen", "first": "0", "stop": "200"}
+    g4 = fp(base, "longbench:generate", context="4k", subset="trec", **job)
+    assert g4["unit"] == {
+        "context": "4k",
+        "subset": "trec",
+        "first": "0",
+        "stop": "200",
+        "tokens": 3500,
+    }
+    limited = copy.deepcopy(base)
+    limited["benchmarks"]["longbench"]["sample_limit"] = 50
+    assert g4 != fp(limited, "longbench:generate", context="4k", subset="trec", **job)
+    g8 = fp(other, "longbench:generate", context="8k", subset="trec", **job)
+    assert g8["unit"]["tokens"] == 7000
+    bos = copy.deepcopy(base)
+    bos["benchmarks"]["longbench"]["dream_bos"] = True
+    assert g4 != fp(bos, "longbench:generate", context="4k", subset="trec", **job)
+    # the data check reads the configured subsets' files only
+    few = copy.deepcopy(base)
+    few["benchmarks"]["longbench"]["subsets"] = ["trec", "lcc"]
+    study = Study(few)
+    assert data_sources.files_of("longbench", study.benchmarks["longbench"]) == (
+        "trec.jsonl",
+        "lcc.jsonl",
+    )
+    assert fp(few, "longbench:data")["files"] == ["trec.jsonl", "lcc.jsonl"]

@@ -349,3 +349,79 @@ def test_a_shard_outside_the_selected_samples_is_named(ckpt, tmp_path) -> None:
     with pytest.raises(generation.PromptsError, match=r"samples 1-5 are not a range of its 2"):
         _generate_range(ckpt, "llama", prompts, out, (1, 5))
     assert not out.exists() and not partials(out)
+
+
+# --- LongBench: the prompt cut to the context's budget in the model's own tokens -----------------
+
+
+@pytest.mark.parametrize("key", list(MODELS))
+def test_longbench_prompts_lose_their_middle_in_model_tokens(ckpt, key: str) -> None:
+    model, manifest = ckpt[key]
+    tok = load_tokenizer(checkpoints.model_dir(manifest))
+    text = PROSE * 4 + "Answer: "
+    whole = tok(text, add_special_tokens=True)["input_ids"]
+    budget = 41  # odd: the tail keeps ceil(41 / 2)
+    assert len(whole) > budget
+    ids, before = generation.encode_prompt(tok, text, model.family, "longbench", budget)
+    assert before == len(whole) and ids == whole[:20] + whole[-21:]
+    short, n = generation.encode_prompt(tok, "Short.", model.family, "longbench", budget)
+    assert short == tok("Short.", add_special_tokens=True)["input_ids"] and n == len(short)
+    if model.family == "ar":
+        assert ids[0] == tok.bos_token_id  # LLaMA 3's BOS stays first
+    if model.family == "dream":  # the official drop-middle path: no bos string; the option adds it
+        assert ids[0] != tok.bos_token_id
+        with_bos, m = generation.encode_prompt(tok, text, "dream", "longbench", budget, True)
+        assert with_bos[0] == tok.bos_token_id and m == len(whole) + 1
+
+
+@pytest.mark.parametrize("dream_bos", [False, True])
+def test_longbench_job_records_both_lengths_and_what_it_applied(ckpt, tmp_path, dream_bos) -> None:
+    model, manifest = ckpt["dream"]
+    prompts = tmp_path / "trec.jsonl"
+    with open(prompts, "w", encoding="utf-8") as f:
+        for i, text in enumerate([PROSE * 4 + "Type:", "Question: who? Type:"]):
+            f.write(json.dumps({"id": f"trec_{i:04d}", "subset": "trec", "prompt": text}) + "\n")
+    out = tmp_path / "4k_trec.samples0-2.predictions.jsonl"
+    run = Run("longbench", model.key, "dream", 1.0, tuple(sorted({"steps": "gen_length"}.items())))
+    record = generation.run(
+        model,
+        run,
+        {"sample_limit": None, "dream_bos": dream_bos},
+        checkpoint_file=manifest,
+        prompts_file=prompts,
+        output=out,
+        seed=SEED,
+        max_new_tokens=4,
+        budget=48,
+    )
+    rows = list(read_jsonl(out))
+    assert [r["truncated"] for r in rows] == [True, False]
+    assert rows[0]["prompt_tokens"] == 48 < rows[0]["prompt_tokens_before_truncation"]
+    assert rows[1]["prompt_tokens"] == rows[1]["prompt_tokens_before_truncation"]
+    settings = record["settings"]
+    assert settings["truncation"] == {"drop_middle": 48}
+    assert settings["dream_bos_string"] is dream_bos
+    assert settings["applied"]["steps"] == 4  # steps = the answer's length
+    assert record["totals"]["truncated_prompts"] == 1
+
+
+def test_a_budget_smaller_than_the_template_is_named(ckpt, tmp_path) -> None:
+    model, manifest = ckpt["llama"]
+    prompts = tmp_path / "qasper.jsonl"
+    template = "Answer the question from the article below, briefly. Article: \n\nQuestion: "
+    row = {"id": "qasper_0000", "prompt": template + PROSE, "template_prompt": template}
+    prompts.write_text(json.dumps(row) + "\n")
+    out = tmp_path / "1k_qasper.samples0-1.predictions.jsonl"
+    with pytest.raises(generation.PromptsError, match=r"qasper\.jsonl: budget of 8 tokens is "):
+        generation.run(
+            model,
+            Run("longbench", model.key, "ar", 1.0, ()),
+            {"sample_limit": None},
+            checkpoint_file=manifest,
+            prompts_file=prompts,
+            output=out,
+            seed=SEED,
+            max_new_tokens=4,
+            budget=8,
+        )
+    assert not out.exists() and not partials(out)

@@ -25,7 +25,8 @@ pytestmark = pytest.mark.slow
 
 PPL_LLADA = "results/ppl/llada_tiny_base/ntk1/mc2_chunk64.json"
 # llada_tiny_base's NIAH runs: Figures 1b/2 (steps 8), 3 (steps 1, 4) and 6 (λ 3, 11), 3 lengths;
-# its RULER runs: Table 2's λ 1 and 11, 13 tasks at one length
+# its RULER runs: Table 2's λ 1 and 11, 13 tasks at one length; its LongBench runs: Table 1's
+# λ 1 and 3, 21 subsets at one context
 GPU_LLADA = {
     "perplexity_diffusion": 1,
     "qk_states": 1,
@@ -33,10 +34,18 @@ GPU_LLADA = {
     "niah_score": 5,
     "ruler_generate": 26,
     "ruler_score": 2,
+    "longbench_generate": 42,
+    "longbench_score": 2,
 }
 PPL_FIGURES = {"figure_perplexity": 1, "figure_tsne": 1}
-# Figures 1b, 2, 3, 6 and Table 2
-FIGURES = {**PPL_FIGURES, "figure_niah": 4, "niah_all_runs": 1, "table_ruler": 1}
+# Figures 1b, 2, 3, 6 and Tables 1, 2
+FIGURES = {
+    **PPL_FIGURES,
+    "figure_niah": 4,
+    "niah_all_runs": 1,
+    "table_ruler": 1,
+    "table_longbench": 1,
+}
 CHECKPOINT = {"download": 1, "rope_patch": 2}  # llada_tiny_base has λ 3 and 11 in the demo
 
 
@@ -125,6 +134,29 @@ def test_ruler_sample_limit_reruns_generation_and_scores_not_prompts(work: Path)
     )
     # 6 runs x 13 tasks, each now the range samples0-1
     assert plan(work, cfg) == {"ruler_generate": 78, "ruler_score": 6, "table_ruler": 2}
+
+
+def test_longbench_sample_limit_reruns_generation_and_scores_not_prompts(work: Path) -> None:
+    old = "    sample_limit: 1 # of the 3 records"
+    cfg = variant(work, "longbench_limit.yaml", old, old.replace("1", "2", 1))
+    # 5 runs x 21 subsets, each now the range samples0-2; the prompts are whole: not rerun
+    assert plan(work, cfg) == {
+        "longbench_generate": 105,
+        "longbench_score": 5,
+        "table_longbench": 2,
+    }
+
+
+def test_another_longbench_context_adds_only_its_jobs(work: Path) -> None:
+    cfg = variant(
+        work, "longbench_ctx.yaml", "contexts: {1k: 768}", "contexts: {1k: 768, 2k: 1536}"
+    )
+    # the new context's 5 x 21 jobs; every run's scores and both tables take it
+    assert plan(work, cfg) == {
+        "longbench_generate": 105,
+        "longbench_score": 5,
+        "table_longbench": 2,
+    }
 
 
 def test_ruler_prompt_time_limit_reruns_nothing(work: Path) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from longllada import opencompass_env
+from longllada import jobs, opencompass_env
 from longllada.benchmarks import ruler
 from longllada.prose import ProseError, paul_graham_essays
 
@@ -501,7 +501,7 @@ def test_shards_must_answer_exactly_the_selected_prompts(tmp_path: Path) -> None
         ("1k_vt_0001", "x", ["B"]),
         ("1k_vt_0002", "c", ["C"]),
     ]
-    assert ruler.shard_unit(b) == "1k_vt"
+    assert jobs.shard_unit(b) == "1k_vt"
     with pytest.raises(ValueError, match=r"1 prompt\(s\) without an answer .*1k_vt_0002"):
         ruler.join_predictions(prompts, [a], None)
     with pytest.raises(ValueError, match=r"1 answer\(s\) to no selected prompt .*1k_vt_0002"):

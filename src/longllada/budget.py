@@ -41,17 +41,16 @@ def unit_work(study: Study, run: Run, unit: str) -> tuple[int, int, int]:
     limit = cfg.get("sample_limit")
     if run.benchmark == "niah":
         n, ctx, new = len(cfg["depths"]) * cfg["repeats"], int(unit[3:]), cfg["max_new_tokens"]
-    elif run.benchmark == "ruler":
-        label = unit.split("_", 1)[0]
-        ctx, new = cfg["contexts"][label], cfg["max_new_tokens"]
+    elif run.benchmark in ("ruler", "longbench"):
+        label, item = unit.split(".samples", 1)[0].split("_", 1)
+        ctx = cfg["contexts"][label]
+        if run.benchmark == "ruler":
+            n, new = cfg["samples"], cfg["max_new_tokens"]
+        else:  # a prompt longer than the budget is cut to it: the cost of a full one
+            n, new = longbench.SUBSETS[item].n_samples, longbench.SUBSETS[item].max_new_tokens
         if ".samples" in unit:  # one shard: 4k_vt.samples0-50
             first, stop = unit.split(".samples", 1)[1].split("-")
             return (int(stop) - int(first), ctx, new)
-        n = cfg["samples"]
-    elif run.benchmark == "longbench":
-        label, subset = unit.split("_", 1)
-        info = longbench.SUBSETS[subset]
-        n, ctx, new = info.n_samples, cfg["contexts"][label], info.max_new_tokens
     elif run.benchmark == "ppl":
         tokens, chunk = cfg["max_tokens"], cfg["chunk"]
         draws = cfg["mc_draws"] if study.models[run.model].diffusion else 0
@@ -69,7 +68,7 @@ def unit_gpu_seconds(study: Study, run: Run, unit: str) -> float:
 
 
 def shards(study: Study, run: Run, unit: str) -> list[tuple[int, int]]:
-    """The sample ranges [first, stop) one RULER (length, task) job is split into: as few equal
+    """The sample ranges [first, stop) one RULER or LongBench job is split into: as few equal
     ranges as keep each under `shard_minutes` of estimated GPU time (none set: one range)."""
     n, ctx, new = unit_work(study, run, unit)
     minutes = study.benchmarks[run.benchmark].get("shard_minutes")

@@ -71,9 +71,11 @@ GENERATIVE = ("niah", "longbench", "ruler")
 # benchmark -> its key under `data:` (and the name of its data directories)
 DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}
 TABLE_KINDS = ("longbench_table", "ruler_table")
+SHARDED = ("ruler", "longbench")  # generation jobs split into sample ranges
 NIAH_KINDS = ("niah_heatmaps", "niah_by_length")
 NIAH_FIGURE_FILES = ("pdf", "csv", "comparison.csv")
 RULER_TABLE_FILES = ("comparison.csv", "tasks.csv")
+LONGBENCH_TABLE_FILES = ("comparison.csv", "subsets.csv")
 KIND_BENCHMARKS = {
     "perplexity_curve": ("ppl",),
     "niah_by_length": ("niah",),
@@ -145,6 +147,9 @@ class Target:
     def outputs(self) -> list[str]:
         if self.kind == "ruler_table":  # the table, its comparison and the per-task scores
             exts = ("csv", "md", "tex", *RULER_TABLE_FILES)
+            return [f"paper_figures/{self.name}.{ext}" for ext in exts]
+        if self.kind == "longbench_table":  # ... and the per-subset scores
+            exts = ("csv", "md", "tex", *LONGBENCH_TABLE_FILES)
             return [f"paper_figures/{self.name}.{ext}" for ext in exts]
         if self.kind in TABLE_KINDS:
             return [f"paper_figures/{self.name}.{ext}" for ext in ("csv", "md", "tex")]
@@ -274,7 +279,7 @@ class Study:
                     f"benchmarks.niah.lengths: {short} not above length_buffer {buffer} (the "
                     "tokens NeedleBench leaves for the question): lower length_buffer or drop them"
                 )
-        for bench in ("niah", "ruler"):  # the benchmarks whose data check is built
+        for bench in GENERATIVE:  # each reads its data through a data check
             key = DATA_KEY[bench]
             if any(r.benchmark == bench for r in self.runs.values()) and key not in self.data:
                 raise ConfigError(f"data.{key}: required by the {bench} runs")
@@ -478,9 +483,9 @@ class Study:
         return [f"{ctx}_{item}" for ctx in cfg["contexts"] for item in items]
 
     def run_units(self, run: Run) -> list[str]:
-        """A run's jobs: its units, RULER's split into sample ranges (`shard_minutes`) that run
-        as jobs of their own (4k_vt.samples0-50)."""
-        if run.benchmark != "ruler":
+        """A run's jobs: its units, RULER's and LongBench's split into sample ranges
+        (`shard_minutes`) that run as jobs of their own (4k_vt.samples0-50)."""
+        if run.benchmark not in SHARDED:
             return self.units(run.benchmark, run.model)
         from longllada import budget  # it imports this module
 

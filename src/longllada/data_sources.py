@@ -1,11 +1,12 @@
 """Where a benchmark's data files come from (config `data.<benchmark>`), and the data check.
 
-Four forms of `data.needlebench`, `data.ruler` (and later `data.longbench`):
+Four forms of `data.needlebench`, `data.ruler` and `data.longbench`:
 
 - a string: a local directory that holds the files (checked, never written);
 - `{hub_id, revision[, dir]}`: a hub dataset, fetched at `revision` into `dir` (default
   `resources/data/<data key>`) on the submit host; the manifest records the commit;
-- `{archive, md5 and/or sha256[, dir]}`: a pinned zip archive (OpenCompass's own `ruler.zip`),
+- `{archive, md5 and/or sha256[, dir]}`: a pinned zip archive (OpenCompass's own `ruler.zip`,
+  `Longbench.zip`; files found by base name),
   downloaded on the submit host, checked, and the files extracted into `dir`;
 - `{demo: paul_graham_essays}`: files the project generates in the same formats, the haystack
   from real English prose (`longllada.prose`), for the demo and the tests.
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from longllada import benchmark_data, prose
-from longllada.benchmarks import niah, ruler
+from longllada.benchmarks import longbench_data, niah, ruler
 from longllada.config import DATA_KEY
 
 DEMO_SOURCES = ("paul_graham_essays",)
@@ -30,11 +31,21 @@ DEMO_SOURCES = ("paul_graham_essays",)
 FILES: dict[str, tuple[str, ...]] = {
     "niah": (niah.HAYSTACK, niah.NEEDLES),
     "ruler": ruler.DATA_FILES,
+    "longbench": tuple(f"{s}.jsonl" for s in longbench_data.SUBSETS),
 }
 DEMO_WRITERS: dict[str, Callable[[Path, list[str]], Any]] = {
     "niah": niah.write_demo_data,
     "ruler": ruler.write_demo_data,
+    "longbench": longbench_data.write_demo_data,
 }
+
+
+def files_of(benchmark: str, settings: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The files a benchmark's config reads: LongBench only its configured subsets' jsonl (a
+    local directory need not hold the other subsets), the others all of FILES."""
+    if benchmark == "longbench" and settings and settings.get("subsets"):
+        return tuple(f"{s}.jsonl" for s in settings["subsets"])
+    return FILES[benchmark]
 
 
 def kind(spec: str | Mapping[str, Any]) -> str:

@@ -43,6 +43,11 @@ STAGE_SETTINGS = {
     "ruler:prompts": ("samples", "opencompass_config"),
     "ruler:generate": ("max_new_tokens", "sample_limit", "dtype"),
     "ruler:score": ("sample_limit",),
+    # LongBench prompts are whole (model-independent); a context enters a generation job
+    # through its unit (the budget's tokens)
+    "longbench:prompts": (),
+    "longbench:generate": ("sample_limit", "dtype", "dream_bos"),
+    "longbench:score": ("sample_limit", "contexts"),
 }
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
@@ -223,11 +228,11 @@ def for_job(study: Study, kind: str, wildcards: Mapping[str, str]) -> dict[str, 
     unit = {
         k: w[k] for k in ("unit", "length", "context", "subset", "task", "first", "stop") if k in w
     }
-    if bench == "ruler" and "context" in unit:  # what a context label means: its length
-        unit["tokens"] = study.benchmarks["ruler"]["contexts"][unit["context"]]
+    if bench in ("ruler", "longbench") and "context" in unit:  # what a label means: tokens
+        unit["tokens"] = study.benchmarks[bench]["contexts"][unit["context"]]
     if stage == "data":
         spec = study.data.get(DATA_KEY[bench])
-        files = data_sources.FILES[bench]
+        files = data_sources.files_of(bench, study.benchmarks.get(bench))
         return {
             "job": kind,
             "source": spec,
@@ -238,8 +243,6 @@ def for_job(study: Study, kind: str, wildcards: Mapping[str, str]) -> dict[str, 
         return {"job": kind}
     settings = stage_settings(kind, study.benchmarks.get(bench))
     if stage == "prompts":
-        if bench == "longbench":  # prompts are cut in the model's own tokens
-            unit["model"] = w["model"]
         return benchmark_stage(kind, settings, unit=unit, seed=study.seed)
     model = study.models[w["model"]]
     if kind == "demo_checkpoint":

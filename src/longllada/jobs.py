@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +325,46 @@ def select_samples(
         rank.append((k, pos))
     keep = {pos for _, pos in sorted(rank)[:limit]}
     return [row for pos, row in enumerate(rows) if pos in keep]
+
+
+def shard_unit(prediction_file: str | Path) -> str:
+    """The unit of a shard's predictions file (4k_vt.samples0-50.predictions.jsonl -> 4k_vt)."""
+    name = Path(prediction_file).name.removesuffix(".predictions.jsonl")
+    return name.split(".samples", 1)[0]
+
+
+def join_shards(
+    prompt_files: Mapping[str, str | Path],
+    prediction_files: Iterable[str | Path],
+    limit: int | None,
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(unit, prompt row, answer row) for the selected prompts of every unit, in prompt order.
+    `prompt_files`: unit -> its prompts file. The shards of a unit must together answer exactly
+    its selected prompts (the message names what is off)."""
+    shards: dict[str, list[Path]] = {}
+    for p in prediction_files:
+        unit = shard_unit(p)
+        if unit not in prompt_files:
+            raise ValueError(f"{p}: no prompts file of {unit} among the inputs")
+        shards.setdefault(unit, []).append(Path(p))
+    joined = []
+    for unit, prompts_path in prompt_files.items():
+        wanted = select_samples(list(read_jsonl(prompts_path)), limit, None)
+        answers: dict[Any, dict[str, Any]] = {}
+        for path in shards.get(unit, []):
+            for row in read_jsonl(path):
+                if row["id"] in answers:
+                    raise ValueError(f"{path}: {row['id']} is answered by two shards")
+                answers[row["id"]] = row
+        ids = {r["id"] for r in wanted}
+        missing = [r["id"] for r in wanted if r["id"] not in answers]
+        unknown = [i for i in answers if i not in ids]
+        if missing or unknown:
+            raise ValueError(
+                f"the predictions of {unit} ({', '.join(str(p) for p in shards.get(unit, []))}) "
+                f"do not match {prompts_path} (sample limit {limit}): {len(missing)} prompt(s) "
+                f"without an answer (e.g. {missing[:3]}), {len(unknown)} answer(s) to no "
+                f"selected prompt (e.g. {unknown[:3]}); delete them to regenerate"
+            )
+        joined.extend((unit, prompt, answers[prompt["id"]]) for prompt in wanted)
+    return joined

@@ -13,19 +13,10 @@ PENDING: dict[str, str | None] = {
     "tsne_qk": None,
     "niah_heatmaps": None,
     "niah_by_length": None,
-    "longbench_table": "LongBench prompts, generation jobs and scoring",
+    "longbench_table": None,
     "ruler_table": None,
 }
 
 
 def implemented(kind: str) -> bool:
     return PENDING[kind] is None
-
-
-def pending_reason(rule: str) -> str:
-    """What a not-yet-built rule waits for, from its name (the rule stand-in's error message)."""
-    if rule == "table":
-        return str(PENDING["longbench_table"])
-    bench = rule.removeprefix("figure_").split("_", 1)[0]
-    kind = {"niah": "niah_heatmaps", "longbench": "longbench_table", "ruler": "ruler_table"}
-    return (PENDING.get(kind.get(bench, ""))) or "a later issue"

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from longllada import budget, data_sources, fingerprints, targets
-from longllada.benchmarks import niah, ruler
+from longllada.benchmarks import longbench, niah, ruler
 from longllada.config import Study
 
 study = Study(
@@ -125,3 +125,16 @@ def one_of(values):
     """Wildcard constraint matching exactly these values (a config's lengths, say), so that a
     file of another value has no rule and Snakemake's message names it."""
     return "|".join(str(v) for v in values) if values else "(?!)"
+
+
+def sample_range_of(benchmark):
+    """Params function: a LongBench shard's [first, stop), or None for a job over the whole
+    subset (which then takes however many samples the data has)."""
+
+    def sample_range(w):
+        run = study.run_for(benchmark, w.model, w.setting)
+        if len(budget.shards(study, run, f"{w.context}_{w.subset}")) == 1:
+            return None
+        return [int(w.first), int(w.stop)]
+
+    return sample_range

@@ -114,12 +114,16 @@ rule table_ruler:
         "../../scripts/table_ruler.py"
 
 
-rule table:
+rule table_longbench:
     input:
         results=target_inputs,
         published=published_input,
     output:
-        multiext("paper_figures/{name}", ".csv", ".md", ".tex"),
+        csv="paper_figures/{name}.csv",
+        md="paper_figures/{name}.md",
+        tex="paper_figures/{name}.tex",
+        comparison="paper_figures/{name}.comparison.csv",
+        subsets="paper_figures/{name}.subsets.csv",
     log:
         "logs/paper/{name}.log",
     wildcard_constraints:
@@ -128,6 +132,10 @@ rule table:
         "../../envs/longllada.yaml"
     params:
         target=lambda w: study.targets[w.name],
+        labels=lambda w: fingerprints.unrecorded(
+            {r.model: study.models[r.model].label for r in study.targets[w.name].runs}
+        ),
+        contexts=list(LONGBENCH_CONTEXTS),
         depends_on=depends_on("figure"),
     script:
-        "../../scripts/pending.py"
+        "../../scripts/table_longbench.py"

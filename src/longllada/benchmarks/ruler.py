@@ -24,7 +24,7 @@ from typing import Any
 
 from longllada import files, opencompass_env
 from longllada.files import sha256_file, write_json
-from longllada.jobs import read_jsonl, select_samples
+from longllada.jobs import join_shards, read_jsonl
 
 OC_SIDE = Path(__file__).resolve().parents[1] / "oc_side"
 PROMPTER = OC_SIDE / "ruler_prompts.py"
@@ -184,13 +184,6 @@ def unit_name(context: str, task: str) -> str:
     return f"{context}_{task}"
 
 
-def shard_unit(prediction_file: str | Path) -> str:
-    """The (length, task) unit of a shard's predictions file (4k_vt.samples0-50.predictions.jsonl
-    -> 4k_vt)."""
-    name = Path(prediction_file).name.removesuffix(".predictions.jsonl")
-    return name.split(".samples", 1)[0]
-
-
 def read_data_manifest(path: str | Path) -> dict[str, Any]:
     """The data check's manifest; its files must still have the bytes it recorded."""
     return files.read_data_manifest(path, DATA_FILES, RulerDataError)
@@ -249,51 +242,22 @@ def join_predictions(
     prediction_files: Iterable[str | Path],
     limit: int | None,
 ) -> list[dict[str, Any]]:
-    """The selected prompts of every unit with their answers, in prompt order. The shards of a
-    unit must together answer exactly its selected prompts (the message names what is off)."""
-    shards: dict[str, list[Path]] = defaultdict(list)
-    for p in prediction_files:
-        unit = shard_unit(p)
-        if unit not in prompt_files:
-            raise ValueError(f"{p}: no prompts file of {unit} among the inputs")
-        shards[unit].append(Path(p))
-    joined: list[dict[str, Any]] = []
-    for unit, prompts_path in prompt_files.items():
-        prompts = list(read_jsonl(prompts_path))
-        wanted = select_samples(prompts, limit, None)
-        answers: dict[str, dict[str, Any]] = {}
-        for path in shards.get(unit, []):
-            for row in read_jsonl(path):
-                if row["id"] in answers:
-                    raise ValueError(f"{path}: {row['id']} is answered by two shards")
-                answers[row["id"]] = row
-        ids = {r["id"] for r in wanted}
-        missing = [r["id"] for r in wanted if r["id"] not in answers]
-        unknown = [i for i in answers if i not in ids]
-        if missing or unknown:
-            raise ValueError(
-                f"the predictions of {unit} ({', '.join(str(p) for p in shards.get(unit, []))}) "
-                f"do not match {prompts_path} (sample limit {limit}): {len(missing)} prompt(s) "
-                f"without an answer (e.g. {missing[:3]}), {len(unknown)} answer(s) to no "
-                f"selected prompt (e.g. {unknown[:3]}); delete them to regenerate"
-            )
-        context = unit.split("_", 1)[0]
-        for prompt in wanted:
-            pred = answers[prompt["id"]]
-            joined.append(
-                {
-                    "id": prompt["id"],
-                    "context": context,
-                    "length": prompt["length"],
-                    "task": prompt["task"],
-                    "index": prompt["index"],
-                    "answer": prompt["answer"],
-                    "prediction": pred["prediction"],
-                    "prompt_tokens": pred.get("prompt_tokens"),
-                    "cl100k_tokens": prompt.get("cl100k_tokens"),
-                }
-            )
-    return joined
+    """The selected prompts of every (length, task) with their answers, in prompt order
+    (`jobs.join_shards`: the shards of a unit must together answer exactly its prompts)."""
+    return [
+        {
+            "id": prompt["id"],
+            "context": unit.split("_", 1)[0],
+            "length": prompt["length"],
+            "task": prompt["task"],
+            "index": prompt["index"],
+            "answer": prompt["answer"],
+            "prediction": pred["prediction"],
+            "prompt_tokens": pred.get("prompt_tokens"),
+            "cl100k_tokens": prompt.get("cl100k_tokens"),
+        }
+        for unit, prompt, pred in join_shards(prompt_files, prediction_files, limit)
+    ]
 
 
 def score_run(

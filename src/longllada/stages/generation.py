@@ -7,7 +7,10 @@ wrapper"), and so what this does by default:
   tokenizer, `add_special_tokens=True, truncation=True` (which cuts at the tokenizer's
   `model_max_length`: 1e30 for LLaMA 3 and LLaDA, 131072 for Dream, so nothing is cut at the
   paper's lengths; a cut is logged and recorded per sample);
-- Dream's `bos_token` string put before the prompt on NIAH and RULER (not on LongBench);
+- Dream's `bos_token` string put before the prompt on NIAH and RULER (not on LongBench, unless
+  its `dream_bos` setting asks for it);
+- LongBench: the whole prompt tokenised, one longer than the context's budget keeping its first
+  and last halves of token ids (`drop_middle`); both lengths recorded per sample;
 - LLaDA: the answer rounded up to whole blocks, steps capped at its length, the block sampler;
   Dream: steps capped at the answer length, entropy / T 0.2 / top-p 0.95 and the official
   Categorical check with its greedy fallback (`sampling: paper`); LLaMA 3: greedy;
@@ -37,6 +40,7 @@ from typing import Any
 import torch
 
 from longllada import fingerprints, provenance
+from longllada.benchmarks.longbench_data import check_budget, drop_middle
 from longllada.config import Model, Run, generation_record
 from longllada.files import write_json
 from longllada.jobs import read_jsonl, run_resumable, select_samples
@@ -83,15 +87,45 @@ def read_prompts(path: str | Path) -> list[dict[str, Any]]:
 # --- tokenisation and decoding, as the official wrapper did ----------------------------------
 
 
-def encode_prompt(tokenizer: Any, text: str, family: str, benchmark: str) -> tuple[list[int], int]:
-    """(token ids the model sees, ids before truncation) for one raw prompt."""
-    if family == "dream" and benchmark in DREAM_BOS_BENCHMARKS:
+def encode_prompt(
+    tokenizer: Any,
+    text: str,
+    family: str,
+    benchmark: str,
+    budget: int | None = None,
+    dream_bos: bool | None = None,
+) -> tuple[list[int], int]:
+    """(token ids the model sees, ids before truncation) for one raw prompt.
+
+    `budget` (LongBench): the whole prompt is tokenised, and one longer than `budget` keeps its
+    first and last halves (`drop_middle`), as the official drop-middle path did. `dream_bos`:
+    put Dream's bos string first (default: on NIAH and RULER only, as the official runs)."""
+    if dream_bos is None:
+        dream_bos = benchmark in DREAM_BOS_BENCHMARKS
+    if family == "dream" and dream_bos:
         text = tokenizer.bos_token + text
+    if budget is not None:
+        whole = list(tokenizer(text, add_special_tokens=True)["input_ids"])
+        return drop_middle(whole, budget), len(whole)
     ids = tokenizer(text, add_special_tokens=True, truncation=True)["input_ids"]
     full = len(ids)
     if full >= (tokenizer.model_max_length or 0):  # cut (or exactly at the limit): count it
         full = len(tokenizer(text, add_special_tokens=True)["input_ids"])
     return list(ids), full
+
+
+def check_template_budget(
+    tokenizer: Any, samples: list[dict[str, Any]], budget: int, prompts_file: str | Path
+) -> None:
+    """A context's budget must hold the template's own tokens (its text with empty fields), or
+    drop_middle would cut into the instructions: PromptsError naming file and budget."""
+    templates = {s["template_prompt"] for s in samples if "template_prompt" in s}
+    for text in templates:
+        n = len(tokenizer(text, add_special_tokens=True)["input_ids"])
+        try:
+            check_budget(int(budget), n)
+        except ValueError as e:
+            raise PromptsError(f"{prompts_file}: {e} (raise the context's budget)") from None
 
 
 def decode_answer(tokenizer: Any, ids: list[int], family: str) -> str:
@@ -193,6 +227,7 @@ def run(
     spread_by: str | None = None,
     depends_on: str | None = None,
     sample_range: tuple[int, int] | None = None,
+    budget: int | None = None,
 ) -> dict[str, Any]:
     """Generate an answer to every (selected) prompt of `prompts_file` into `output`.
 
@@ -201,8 +236,10 @@ def run(
     generator restarts from `seed` there); None: one stream for the file. `spread_by`: see
     `select_samples`. `sample_range`: [first, stop) of the selected samples, for a job split
     into shards (RULER); the generator restarts from `seed` at a shard's first sample, as an
-    OpenCompass task that its partitioner split off. Returns the provenance record written
-    beside the output.
+    OpenCompass task that its partitioner split off. `budget` (LongBench): prompts longer than
+    this many tokens of the model lose their middle (`encode_prompt`); Dream's bos string then
+    goes first only with the setting `dream_bos`. Returns the provenance record written beside
+    the output.
     """
     watch = provenance.Stopwatch()
     settings = dict(settings or {})
@@ -223,8 +260,11 @@ def run(
             )
         samples = samples[first:stop]
     decoding = decoding_for(model.family, dict(run.sampler), max_new_tokens)
+    dream_bos = settings.get("dream_bos") if budget is not None else None
     net, tokenizer, prov = load_run_model(model, checkpoint_file, settings.get("dtype"))
     device = next(net.parameters()).device
+    if budget is not None:
+        check_template_budget(tokenizer, samples, budget, prompts_file)
     generator = torch.Generator(device=device)
 
     # Which sample's state the generator must start from: the previous sample of its dataset.
@@ -250,8 +290,10 @@ def run(
                     f"{output}: sample {pred!r} in the partial file has no rng_state"
                 )
             _set_state(generator, saved)
-        ids, untruncated = encode_prompt(tokenizer, sample["prompt"], model.family, run.benchmark)
-        if untruncated > len(ids):
+        ids, untruncated = encode_prompt(
+            tokenizer, sample["prompt"], model.family, run.benchmark, budget, dream_bos
+        )
+        if untruncated > len(ids) and budget is None:
             log.warning(
                 "%s: prompt cut from %d to %d tokens by the tokenizer's model_max_length "
                 "(truncation=True, as the official wrapper)",
@@ -274,8 +316,9 @@ def run(
             "generated_tokens": len(new_ids),
             "seconds": round(seconds, 4),
         }
-        if untruncated > len(ids):
+        if untruncated > len(ids) or budget is not None:  # LongBench: always both lengths
             row["prompt_tokens_before_truncation"] = untruncated
+            row["truncated"] = untruncated > len(ids)
         if stats:
             row.update(stats)
         if decoding.uses_rng:
@@ -297,6 +340,9 @@ def run(
             "applied": decoding.applied,
             "max_new_tokens": max_new_tokens,
             "rng_group": rng_group,
+            "truncation": None if budget is None else {"drop_middle": int(budget)},
+            "dream_bos_string": model.family == "dream"
+            and (run.benchmark in DREAM_BOS_BENCHMARKS if dream_bos is None else bool(dream_bos)),
         },
         seed=seed,
         depends_on=header,
@@ -327,7 +373,9 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "seconds": round(sum(r["seconds"] for r in rows), 3),
         "prompt_tokens_max": max(r["prompt_tokens"] for r in rows),
         "generated_tokens": sum(r["generated_tokens"] for r in rows),
-        "truncated_prompts": sum("prompt_tokens_before_truncation" in r for r in rows),
+        "truncated_prompts": sum(
+            bool(r.get("truncated", "prompt_tokens_before_truncation" in r)) for r in rows
+        ),
     }
     for key in ("sampling_calls", "greedy_fallbacks"):
         if any(key in r for r in rows):

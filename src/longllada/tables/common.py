@@ -15,12 +15,16 @@ from __future__ import annotations
 import csv as csv_module
 import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from longllada.rope import format_lambda
+
+if TYPE_CHECKING:
+    from longllada.config import Run, Target
 
 SHOW_DECIMALS = 1  # the paper's tables
 CSV_DECIMALS = 2
@@ -101,6 +105,94 @@ def escape_latex(text: str) -> str:
 def escape_markdown(text: str) -> str:
     """Only the pipe breaks a pipe table's cell."""
     return text.replace("|", r"\|")
+
+
+# --- a table's rows: one run each -----------------------------------------------------------
+
+
+class RunRow(Protocol):
+    """What the shared helpers read of a RULER or LongBench table row (frozen dataclasses)."""
+
+    @property
+    def run(self) -> Run: ...
+    @property
+    def model_label(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    @property
+    def sample_limit(self) -> int | None: ...
+    @property
+    def n_samples(self) -> int: ...
+    @property
+    def n_full(self) -> int: ...
+
+
+R = TypeVar("R", bound=RunRow)
+
+
+def match_score_files(
+    target: Target,
+    inputs: Sequence[str | Path],
+    load_scores: Callable[[Path], dict[str, Any]],
+) -> list[tuple[Path, dict]]:
+    """Per run of ``target`` (in order) its scores file and content (read by ``load_scores``),
+    matched by the (model, setting) each file says it holds. ValueError for a file of no run,
+    two files of one run, or a run without a file."""
+    by_run: dict[tuple[str, str], tuple[Path, dict]] = {}
+    runs = {(r.model, r.setting) for r in target.runs}
+    for raw in inputs:
+        path = Path(raw)
+        data = load_scores(path)
+        key = (data["model"], data["setting"])
+        if key not in runs:
+            known = ", ".join(f"{m}/{s}" for m, s in sorted(runs))
+            raise ValueError(
+                f"{path}: scores of {key[0]}/{key[1]}, which is no run of target "
+                f"{target.name} (its runs: {known})"
+            )
+        if key in by_run:
+            raise ValueError(
+                f"{path}: a second scores file for run {key[0]}/{key[1]} of target "
+                f"{target.name} (the first: {by_run[key][0]})"
+            )
+        by_run[key] = (path, data)
+    for run in target.runs:
+        if (run.model, run.setting) not in by_run:
+            raise ValueError(
+                f"target {target.name}: no scores file for run {run.model}/{run.setting} "
+                f"(expected {run.directory}/scores.json among the inputs)"
+            )
+    return [by_run[(r.model, r.setting)] for r in target.runs]
+
+
+def disambiguate(rows: list[R]) -> list[R]:
+    """Rows are told apart by (label, λ); runs sharing them (other samplers) get the setting
+    appended to the label."""
+    seen = Counter((r.model_label, r.run.ntk_lambda) for r in rows)
+    return [
+        r
+        if seen[(r.model_label, r.run.ntk_lambda)] == 1
+        else replace(r, label=f"{r.model_label} ({r.run.setting})")
+        for r in rows
+    ]
+
+
+def limited_run_banner(rows: Sequence[RunRow]) -> str | None:
+    """The warning for a table on fewer samples than the benchmark's, or None."""
+    limits = sorted({r.sample_limit for r in rows if r.sample_limit is not None})
+    if not limits and not any(r.n_samples < r.n_full for r in rows):
+        return None
+    done, full = sum(r.n_samples for r in rows), sum(r.n_full for r in rows)
+    head = f"sample limit {', '.join(map(str, limits))} per job" if limits else "fewer samples"
+    return (
+        f"Limited run ({head}: {done} of {full} samples): these numbers are not comparable "
+        "with the paper's."
+    )
+
+
+def row_name(row: RunRow) -> str:
+    """ "LLaDA-8B-Base λ=4": how notes name a row."""
+    return f"{row.label} λ={format_lambda(row.run.ntk_lambda)}"
 
 
 # --- the wide table ---------------------------------------------------------------------------

@@ -14,9 +14,8 @@ column bold), ``<name>.comparison.csv`` (the paper's number beside ours, see
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -164,34 +163,9 @@ def _task_scores(
 
 
 def match_inputs(target: Target, inputs: Sequence[str | Path]) -> list[tuple[Path, dict]]:
-    """Per run of ``target`` (in order) its scores file and content, matched by the (model,
-    setting) each file says it holds. ValueError for a file of no run, two files of one run,
-    or a run without a file."""
-    by_run: dict[tuple[str, str], tuple[Path, dict]] = {}
-    runs = {(r.model, r.setting) for r in target.runs}
-    for raw in inputs:
-        path = Path(raw)
-        data = load_scores(path)
-        key = (data["model"], data["setting"])
-        if key not in runs:
-            known = ", ".join(f"{m}/{s}" for m, s in sorted(runs))
-            raise ValueError(
-                f"{path}: scores of {key[0]}/{key[1]}, which is no run of target "
-                f"{target.name} (its runs: {known})"
-            )
-        if key in by_run:
-            raise ValueError(
-                f"{path}: a second scores file for run {key[0]}/{key[1]} of target "
-                f"{target.name} (the first: {by_run[key][0]})"
-            )
-        by_run[key] = (path, data)
-    for run in target.runs:
-        if (run.model, run.setting) not in by_run:
-            raise ValueError(
-                f"target {target.name}: no scores file for run {run.model}/{run.setting} "
-                f"(expected {run.directory}/scores.json among the inputs)"
-            )
-    return [by_run[(r.model, r.setting)] for r in target.runs]
+    """Per run of ``target`` (in order) its scores file and content (see
+    :func:`common.match_score_files`)."""
+    return common.match_score_files(target, inputs, load_scores)
 
 
 def load_rows(
@@ -219,39 +193,13 @@ def load_rows(
                 tasks=_task_scores(path, data, contexts),
             )
         )
-    return _disambiguate(rows)
-
-
-def _disambiguate(rows: list[RulerRow]) -> list[RulerRow]:
-    """Rows are told apart by (label, λ); runs sharing them (other samplers) get the setting
-    appended to the label."""
-    seen = Counter((r.model_label, r.run.ntk_lambda) for r in rows)
-    return [
-        r
-        if seen[(r.model_label, r.run.ntk_lambda)] == 1
-        else replace(r, label=f"{r.model_label} ({r.run.setting})")
-        for r in rows
-    ]
+    return common.disambiguate(rows)
 
 
 # --- notes ------------------------------------------------------------------------------------
 
 
-def banner_text(rows: Sequence[RulerRow]) -> str | None:
-    """The warning for a table on fewer samples than the benchmark's, or None."""
-    limits = sorted({r.sample_limit for r in rows if r.sample_limit is not None})
-    if not limits and not any(r.n_samples < r.n_full for r in rows):
-        return None
-    done, full = sum(r.n_samples for r in rows), sum(r.n_full for r in rows)
-    head = f"sample limit {', '.join(map(str, limits))} per job" if limits else "fewer samples"
-    return (
-        f"Limited run ({head}: {done} of {full} samples): these numbers are not comparable "
-        "with the paper's."
-    )
-
-
-def _row_name(row: RulerRow) -> str:
-    return f"{row.label} λ={format_lambda(row.run.ntk_lambda)}"
+banner_text = common.limited_run_banner
 
 
 def blank_notes(rows: Sequence[RulerRow], contexts: Sequence[str]) -> list[str]:
@@ -267,7 +215,7 @@ def blank_notes(rows: Sequence[RulerRow], contexts: Sequence[str]) -> list[str]:
         for missing, who in by_missing.items():
             blank = [g for g, tasks in GROUPS.items() if set(tasks) & set(missing)] + ["Avg"]
             rows_text = (
-                "every row" if len(who) == len(rows) else ", ".join(_row_name(r) for r in who)
+                "every row" if len(who) == len(rows) else ", ".join(common.row_name(r) for r in who)
             )
             full = len(missing) == len(TASKS)
             what = "no task scored" if full else f"not scored: {', '.join(missing)}"
