@@ -33,6 +33,10 @@ include: "workflow/rules/niah.smk"
 include: "workflow/rules/longbench.smk"
 include: "workflow/rules/ruler.smk"
 include: "workflow/rules/paper.smk"
+include: "workflow/rules/report.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
@@ -40,6 +44,12 @@ rule all:
     input:
         all_target_files(),
         study.run_tables(),
+        rules.reproduction_report.output,
+
+
+rule report:
+    input:
+        rules.reproduction_report.output,
 
 
 rule implemented:
@@ -47,6 +57,7 @@ rule implemented:
         implemented_target_files(),
         study.run_tables(),
         study.all_checkpoints(),
+        rules.reproduction_report.output,
 
 
 rule extensions:

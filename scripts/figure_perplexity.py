@@ -8,5 +8,6 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         snakemake.params.target,  # noqa: F821
         snakemake.params.models,  # noqa: F821
         list(snakemake.input.results),  # noqa: F821
-        snakemake.output[0],  # noqa: F821
+        snakemake.output.pdf,  # noqa: F821
+        snakemake.output.comparison,  # noqa: F821
     )

@@ -85,12 +85,15 @@ def slurm_runtime_minutes(study: Study, run: Run, unit: str, attempt: int = 1) -
     return int(math.ceil((2 * estimate + 15) * attempt))
 
 
+def run_gpu_hours(study: Study, run: Run) -> float:
+    """GPU-hours of one run's jobs."""
+    units = study.units(run.benchmark, run.model)
+    return sum(unit_gpu_seconds(study, run, u) for u in units) / 3600
+
+
 def target_gpu_hours(study: Study, name: str) -> float:
     """GPU-hours of the runs a target needs (shared runs counted in each target)."""
-    total = 0.0
-    for run in study.targets[name].runs:
-        total += sum(unit_gpu_seconds(study, run, u) for u in study.units(run.benchmark, run.model))
-    return total / 3600
+    return sum(run_gpu_hours(study, run) for run in study.targets[name].runs)
 
 
 def study_gpu_hours(study: Study, extensions: bool = False) -> dict[str, float]:
@@ -101,6 +104,5 @@ def study_gpu_hours(study: Study, extensions: bool = False) -> dict[str, float]:
     for run in study.runs.values():
         if (run in paper) == extensions:
             continue
-        secs = sum(unit_gpu_seconds(study, run, u) for u in study.units(run.benchmark, run.model))
-        out[run.benchmark] = out.get(run.benchmark, 0.0) + secs / 3600
+        out[run.benchmark] = out.get(run.benchmark, 0.0) + run_gpu_hours(study, run)
     return out

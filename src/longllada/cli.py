@@ -1,13 +1,16 @@
-"""`longllada ...`: the scaling law, config checks, run listings and cost estimates."""
+"""`longllada ...`: the scaling law, config checks, run listings, cost estimates and the
+verdicts of a results directory against the paper."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from longllada import budget, rope, targets
 from longllada.config import ConfigError, Study
+from longllada.reproduction import report, verdicts
 
 # The λ table of the paper (TARGETS.md): model, b, d, T_train, targets, variant.
 PAPER_TABLE = (
@@ -104,6 +107,38 @@ def cmd_budget(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    root = Path(args.results_dir)
+    if not root.is_dir():
+        print(f"longllada compare: {root} is not a directory", file=sys.stderr)
+        return 2
+    figures = root / "paper_figures" if (root / "paper_figures").is_dir() else root
+    study = Study.from_file(args.config) if args.config else None
+    tolerances = verdicts.Tolerances.from_config(study.config if study else {})
+    kinds = {t.name: t.kind for t in study.targets.values()} if study else {}
+    found = sorted(figures.glob("*.comparison.csv"))
+    if study:  # the config's order; files of targets it does not know come after
+        order = {name: i for i, name in enumerate(kinds)}
+        found.sort(key=lambda p: (order.get(_target_of(p), len(order)), p.name))
+    if not found:
+        print(f"longllada compare: no *.comparison.csv in {figures}", file=sys.stderr)
+        return 2
+    results = []
+    for path in found:
+        name = _target_of(path)
+        target = study.targets.get(name) if study else None
+        published = report.published_files(target, Path(".")) if target else []
+        results.append(verdicts.read_comparison(path, name, kinds.get(name), published))
+    print(verdicts.format_table(results, tolerances, args.cells), end="")
+    if args.strict and (verdicts.any_outside(results, tolerances) or any(r.error for r in results)):
+        return 1
+    return 0
+
+
+def _target_of(path: Path) -> str:
+    return path.name.removesuffix(".comparison.csv")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="longllada", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
@@ -127,6 +162,24 @@ def parser() -> argparse.ArgumentParser:
         if name == "runs":
             s.add_argument("--target")
         s.set_defaults(func=func)
+
+    cmp = sub.add_parser(
+        "compare", help="verdicts of a results directory's comparison files against the paper"
+    )
+    cmp.add_argument("results_dir", help="a run's directory (or its paper_figures/)")
+    cmp.add_argument("--config", help="the run's config: its targets' kinds and report.tolerances")
+    cmp.add_argument(
+        "--cells",
+        choices=("outside", "all", "none"),
+        default="outside",
+        help="which cells to list under the summary (default: those outside tolerance)",
+    )
+    cmp.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 when a cell is outside its tolerance or a comparison file is unreadable",
+    )
+    cmp.set_defaults(func=cmd_compare)
     return p
 
 

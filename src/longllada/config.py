@@ -73,7 +73,9 @@ DATA_KEY = {"niah": "needlebench", "longbench": "longbench", "ruler": "ruler"}
 TABLE_KINDS = ("longbench_table", "ruler_table")
 SHARDED = ("ruler", "longbench")  # generation jobs split into sample ranges
 NIAH_KINDS = ("niah_heatmaps", "niah_by_length")
-NIAH_FIGURE_FILES = ("pdf", "csv", "comparison.csv")
+NIAH_FIGURE_FILES = ("pdf", "png", "csv", "comparison.csv")
+PPL_FIGURE_FILES = ("pdf", "png", "comparison.csv")
+FIGURE_FILES = ("pdf", "png")  # every figure: the PDF, and the PNG the report inlines
 RULER_TABLE_FILES = ("comparison.csv", "tasks.csv")
 LONGBENCH_TABLE_FILES = ("comparison.csv", "subsets.csv")
 KIND_BENCHMARKS = {
@@ -155,7 +157,9 @@ class Target:
             return [f"paper_figures/{self.name}.{ext}" for ext in ("csv", "md", "tex")]
         if self.kind in NIAH_KINDS:  # the numbers drawn, and the paper's beside them
             return [f"paper_figures/{self.name}.{ext}" for ext in NIAH_FIGURE_FILES]
-        return [f"paper_figures/{self.name}.pdf"]
+        if self.kind == "perplexity_curve":  # the curves' numbers beside the paper's
+            return [f"paper_figures/{self.name}.{ext}" for ext in PPL_FIGURE_FILES]
+        return [f"paper_figures/{self.name}.{ext}" for ext in FIGURE_FILES]
 
 
 def generation_record(predictions: str | Path) -> str:

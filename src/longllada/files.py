@@ -24,6 +24,12 @@ def write_json(path: str | Path, obj: Any) -> None:
         raise ValueError(
             f"{path}: a non-finite number (NaN or inf) cannot be written as JSON: {err}"
         ) from None
+    write_text(path, text)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write text via a temporary file and an atomic rename (see :func:`write_json`)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file sits in the same directory, so os.replace is a rename on one filesystem.
     fd, tmp = _create_temporary(path)

@@ -1,10 +1,13 @@
 # Config -> study -> target lists. The logic lives in longllada.config (tested); this file only
 # exposes it to the rules.
+import dataclasses
+import os
 from pathlib import Path
 
 from longllada import budget, data_sources, fingerprints, targets
 from longllada.benchmarks import longbench, niah, ruler
 from longllada.config import Study
+from longllada.reproduction.verdicts import Tolerances
 
 study = Study(
     config, schema_path=Path(workflow.basedir) / "workflow/schemas/config.schema.yaml"
@@ -36,6 +39,11 @@ def implemented_target_files():
         if targets.implemented(t.kind)
         for f in t.outputs
     ]
+
+
+def report_result_files():
+    """What the reproduction report reads of the paper's runs: their result files."""
+    return sorted({f for r in study.paper_runs() for f in study.result_files(r)})
 
 
 def extension_target_files():

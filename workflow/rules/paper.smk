@@ -4,7 +4,12 @@
 
 rule figure_rope_coverage:
     output:
-        "paper_figures/{name}.pdf",
+        pdf=report(
+            "paper_figures/{name}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+        png="paper_figures/{name}.png",
     log:
         "logs/paper/{name}.log",
     wildcard_constraints:
@@ -27,7 +32,17 @@ rule figure_perplexity:
         results=target_inputs,
         published=published_input,
     output:
-        "paper_figures/{name}.pdf",
+        pdf=report(
+            "paper_figures/{name}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+        png="paper_figures/{name}.png",
+        comparison=report(
+            "paper_figures/{name}.comparison.csv",
+            caption="../report/comparison.rst",
+            category="Comparisons with the paper",
+        ),
     log:
         "logs/paper/{name}.log",
     wildcard_constraints:
@@ -47,9 +62,18 @@ rule figure_niah:
         results=target_inputs,
         published=published_input,
     output:
-        pdf="paper_figures/{name}.pdf",
+        pdf=report(
+            "paper_figures/{name}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+        png="paper_figures/{name}.png",
         csv="paper_figures/{name}.csv",
-        comparison="paper_figures/{name}.comparison.csv",
+        comparison=report(
+            "paper_figures/{name}.comparison.csv",
+            caption="../report/comparison.rst",
+            category="Comparisons with the paper",
+        ),
     log:
         "logs/paper/{name}.log",
     wildcard_constraints:
@@ -71,7 +95,12 @@ rule figure_tsne:
         results=target_inputs,
         published=published_input,
     output:
-        "paper_figures/{name}.pdf",
+        pdf=report(
+            "paper_figures/{name}.pdf",
+            caption="../report/figure.rst",
+            category="Figures",
+        ),
+        png="paper_figures/{name}.png",
     log:
         "logs/paper/{name}.log",
     wildcard_constraints:
@@ -92,10 +121,18 @@ rule table_ruler:
         results=target_inputs,
         published=published_input,
     output:
-        csv="paper_figures/{name}.csv",
+        csv=report(
+            "paper_figures/{name}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         md="paper_figures/{name}.md",
         tex="paper_figures/{name}.tex",
-        comparison="paper_figures/{name}.comparison.csv",
+        comparison=report(
+            "paper_figures/{name}.comparison.csv",
+            caption="../report/comparison.rst",
+            category="Comparisons with the paper",
+        ),
         tasks="paper_figures/{name}.tasks.csv",
     log:
         "logs/paper/{name}.log",
@@ -119,10 +156,18 @@ rule table_longbench:
         results=target_inputs,
         published=published_input,
     output:
-        csv="paper_figures/{name}.csv",
+        csv=report(
+            "paper_figures/{name}.csv",
+            caption="../report/table.rst",
+            category="Tables",
+        ),
         md="paper_figures/{name}.md",
         tex="paper_figures/{name}.tex",
-        comparison="paper_figures/{name}.comparison.csv",
+        comparison=report(
+            "paper_figures/{name}.comparison.csv",
+            caption="../report/comparison.rst",
+            category="Comparisons with the paper",
+        ),
         subsets="paper_figures/{name}.subsets.csv",
     log:
         "logs/paper/{name}.log",

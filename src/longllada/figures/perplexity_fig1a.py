@@ -4,6 +4,13 @@ Curves are the rows of :mod:`longllada.likelihood` (``{"context_tokens", "ppl"}`
 drew a linear y axis and cut its top at (auto limit - 30), i.e. about 35, so the LLaMA curves
 leave the frame past ~13K. We default to a log y axis instead: LLaMA's rise past 8K (to ~60)
 and LLaDA's flat ~6-8 then both stay readable in one frame (``log_y=False`` gives a linear one).
+
+Beside the figure, ``<name>.comparison.csv`` (:data:`COMPARISON_COLUMNS`) sets each curve's
+points beside the paper's at the same context length (outer join: a shorter or longer curve
+shows each side on its own rows). A run is compared with the published curve of its label; a
+model the paper does not have (a demo's tiny one) with the paper's model of the same family and
+variant, said in the ``note``. Runs at λ != 1 have no published curve (Figure 1a is direct
+extrapolation).
 """
 
 from __future__ import annotations
@@ -20,8 +27,23 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from longllada.config import Model, Target
 from longllada.figures import style
 from longllada.figures.style import plt
+from longllada.tables.common import label_family, write_csv
 
 X_TICKS = [0, 4000, 8000, 12000, 16000]
+COMPARISON_COLUMNS = [
+    "model",
+    "label",
+    "ntk_lambda",
+    "context_tokens",
+    "published_model",
+    "published",
+    "reproduced",
+    "difference",
+    "relative_difference",
+    "note",
+]
+NOTE_BY_FAMILY = "matched by family and variant: not the paper's model"
+NOTE_NOT_PUBLISHED = "not in the paper"
 PAPER_STYLE = {"color": "0.45", "ls": "--", "lw": 1.0, "alpha": 0.8}
 
 
@@ -108,26 +130,83 @@ def load_published(csv_path: str | Path) -> pd.DataFrame:
     return df
 
 
+def published_model_for(model: Model, ntk_lambda: float, published_models: list[str]) -> tuple:
+    """(the published curve a run is compared with or None, the note saying how)."""
+    if ntk_lambda != 1:
+        return None, NOTE_NOT_PUBLISHED
+    if model.label in published_models:
+        return model.label, ""
+    for name in published_models:  # the paper's labels end in -Base / -Instruct
+        if label_family(name) == model.family and name.lower().endswith(model.variant):
+            return name, NOTE_BY_FAMILY
+    return None, NOTE_NOT_PUBLISHED
+
+
+def comparison_rows(
+    runs: list[tuple[Model, float, str, list[dict]]], published: pd.DataFrame | None
+) -> list[dict]:
+    """One row per (run, context length) of either side. ``runs``: (model, λ, label, curve)."""
+    pub_models = [] if published is None else list(dict.fromkeys(published["model"]))
+    rows = []
+    for model, lam, label, curve in runs:
+        name, note = published_model_for(model, lam, pub_models)
+        ours = {int(r["context_tokens"]): float(r["ppl"]) for r in curve}
+        theirs: dict[int, float] = {}
+        if name is not None and published is not None:
+            sel = published[published["model"] == name]
+            tokens_col, ppl_col = sel["context_tokens"].astype(int), sel["perplexity"].astype(float)
+            theirs = dict(zip(tokens_col, ppl_col, strict=True))
+        for tokens in sorted(set(ours) | set(theirs)):
+            mine, paper = ours.get(tokens), theirs.get(tokens)
+            both = mine is not None and paper is not None and np.isfinite(mine)
+            rows.append(
+                {
+                    "model": model.key,
+                    "label": label,
+                    "ntk_lambda": lam,
+                    "context_tokens": tokens,
+                    "published_model": name,
+                    "published": paper,
+                    "reproduced": None if mine is None else round(mine, 4),
+                    "difference": round(mine - paper, 4) if both else None,
+                    "relative_difference": round((mine - paper) / paper, 4) if both else None,
+                    "note": note,
+                }
+            )
+    return rows
+
+
 def plot_target(
-    target: Target, models: list[Model], inputs: list[str | Path], out_path: str | Path
+    target: Target,
+    models: list[Model],
+    inputs: list[str | Path],
+    out_path: str | Path,
+    comparison: str | Path | None = None,
 ) -> None:
-    """The rule's entry: one curve per perplexity result file, the paper's curves overlaid."""
+    """The rule's entry: one curve per perplexity result file, the paper's curves overlaid;
+    with ``comparison``, the curves' points beside the paper's there."""
+    by_key = {m.key: m for m in models}
     labels = {m.key: m.label for m in models}  # the config's names, not those of the run
     results = [json.loads(Path(path).read_text()) for path in inputs]
     runs_of = Counter(r["model"] for r in results)
     curves = {}
+    runs = []
     for result in results:
         label = labels[result["model"]]
+        lam = float(result["provenance"]["rope"]["ntk_lambda"])
         if runs_of[result["model"]] > 1:  # one model at several λ: name the λ
-            lam = result["provenance"]["rope"]["ntk_lambda"]
             label = f"{label} (λ={lam:g})"
         curves[label] = result["curve"]
-    published = target.spec.get("published")
+        runs.append((by_key[result["model"]], lam, label, result["curve"]))
+    published_path = target.spec.get("published")
+    published = load_published(published_path) if published_path else None
     longest = max(row["context_tokens"] for rows in curves.values() for row in rows)
     plot_figure1a(
         curves,
         out_path,
-        published=load_published(published) if published else None,
+        published=published,
         t_train={m.label: m.t_train for m in models},
         x_max=None if longest > 4096 else longest,  # the paper's 0..16K axis; tight for demos
     )
+    if comparison is not None:
+        write_csv(comparison_rows(runs, published), COMPARISON_COLUMNS, comparison)

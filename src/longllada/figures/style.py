@@ -48,21 +48,18 @@ def apply_style() -> None:
 
 
 def save(fig: Figure, path: str | Path) -> list[Path]:
-    """Write ``fig`` to ``path`` and return the files written.
+    """Write ``fig`` as a PDF and a PNG beside it (same stem) and return both paths.
 
-    ``*.pdf``: a PDF is written. ``*.png``: the PNG is written, plus a PDF next
-    to it (same stem, ``.pdf``). Parent directories are created. The figure is
-    not closed; callers own it.
+    ``path`` names either (``*.pdf`` or ``*.png``). The PNG is what the reproduction report
+    inlines (a browser shows it everywhere, a PDF not). Parent directories are created. The
+    figure is not closed; callers own it.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in {".pdf", ".png"}:
         raise ValueError(f"save() writes .pdf or .png files, got {path}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    pdf_path = path.with_suffix(".pdf")
+    pdf_path, png_path = path.with_suffix(".pdf"), path.with_suffix(".png")
     fig.savefig(pdf_path, format="pdf", metadata=PDF_METADATA)
-    written = [pdf_path]
-    if suffix == ".png":
-        fig.savefig(path, format="png", metadata=PNG_METADATA)
-        written.append(path)
-    return written
+    fig.savefig(png_path, format="png", metadata=PNG_METADATA)
+    return [pdf_path, png_path]

@@ -1,0 +1,1 @@
+"""The reproduction report: verdicts per published number, run provenance, known differences."""
