@@ -365,3 +365,11 @@ def test_published_rows_no_run_was_compared_with_are_listed(tmp_path: Path, caps
     md = rp.to_markdown(report)
     assert "- 1 published rows no run of ours was compared with: Mystery-Model λ=4 8k" in md
     assert "## table4_ruler_dream" in md
+
+
+def test_only_a_targets_own_published_file_lists_uncompared_rows() -> None:
+    # Table 3 takes its LLaMA3 rows from Table 1's file: Table 1's LLaDA rows are not Table 3's
+    target = Study.from_file(ROOT / "config/paper.yaml").targets["table3_longbench_dream"]
+    assert rp.published_files(target, Path("/r")) == [
+        Path("/r/config/published/table3_longbench_dream.csv")
+    ]

@@ -316,7 +316,7 @@ def format_table(results: Sequence[TargetVerdicts], tolerances: Tolerances, cell
         if r.uncompared:
             lines.append(
                 f"{r.target}: {len(r.uncompared)} published rows not compared: "
-                + ", ".join(r.uncompared)
+                + shortened(r.uncompared)
             )
         shown = [
             c
@@ -333,6 +333,12 @@ def format_table(results: Sequence[TargetVerdicts], tolerances: Tolerances, cell
                 f"ours {_fmt(c.reproduced, c.group)}, diff {_fmt(c.difference, c.group)}{flag}"
             )
     return "\n".join(lines) + "\n"
+
+
+def shortened(items: Sequence[str], most: int = 10) -> str:
+    """The first ``most`` items, and how many more."""
+    more = f", and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
 
 
 def any_outside(results: Sequence[TargetVerdicts], tolerances: Tolerances) -> bool:
