@@ -71,8 +71,8 @@ def plan(work: Path, config: str = "config/demo.yaml", target: str = "implemente
     counts = {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
     counts.pop("total")
     counts.pop("implemented", None)  # the aggregate target rule reruns with any input
-    # the reproduction report reads every target's outputs: anything rerun rebuilds it
-    assert counts.pop("reproduction_report", 0) == 1, counts
+    if target == "implemented":  # the report reads every target's outputs: any rerun rebuilds it
+        assert counts.pop("reproduction_report", 0) == 1, counts
     return counts
 
 
