@@ -26,12 +26,12 @@ from longllada.reproduction.verdicts import (
     Cell,
     TargetVerdicts,
     Tolerances,
+    format_value,
     read_comparison,
     shortened,
 )
 from longllada.rope import format_lambda
 
-FIGURE_KINDS = ("perplexity_curve", "niah_by_length", "niah_heatmaps", "rope_coverage", "tsne_qk")
 NO_COMPARISON = {
     "rope_coverage": "analytic: no published numbers to compare (the paper's figure is drawn, "
     "not tabulated)",
@@ -130,8 +130,8 @@ def build_report(study: Study, root: str | Path = ".", config_name: str = "") ->
             TargetSection(
                 target=target,
                 claim=claims.get(target.name),
-                figure=png if target.kind in FIGURE_KINDS and png.exists() else None,
-                table_md=md if target.kind not in FIGURE_KINDS and md.exists() else None,
+                figure=_present(png, root, outputs),
+                table_md=_present(md, root, outputs),
                 verdicts=verdicts,
                 runs=runs,
                 differences=[d for d in differences if _affects(d, target.name)],
@@ -146,6 +146,12 @@ def build_report(study: Study, root: str | Path = ".", config_name: str = "") ->
         sections=sections,
         differences=differences,
     )
+
+
+def _present(path: Path, root: Path, outputs: list[str]) -> Path | None:
+    """``path`` when it is one of the target's outputs and exists (a figure's PNG, a table's
+    Markdown)."""
+    return path if str(path.relative_to(root)) in outputs and path.exists() else None
 
 
 def published_files(target: Target, root: Path) -> list[Path]:
@@ -194,12 +200,6 @@ def _hours(seconds: float | None) -> str:
     if seconds is None:
         return "-"
     return f"{seconds / 3600:.2f} h" if seconds >= 360 else f"{seconds:.0f} s"
-
-
-def _num(value: float | None, group: str) -> str:
-    if value is None:
-        return ""
-    return f"{value:.4g}" if group == "ppl_relative" else f"{value:.1f}"
 
 
 def counts_line(verdicts: TargetVerdicts, tolerances: Tolerances) -> str:
@@ -267,9 +267,9 @@ def _cell_row(cell: Cell, tolerances: Tolerances) -> list[str]:
         verdict += " (published number suspect)"
     return [
         cell.what,
-        _num(cell.published, cell.group),
-        _num(cell.reproduced, cell.group),
-        _num(cell.difference, cell.group),
+        format_value(cell.published, cell.group, ""),
+        format_value(cell.reproduced, cell.group, ""),
+        format_value(cell.difference, cell.group, ""),
         verdict,
     ]
 
@@ -312,9 +312,7 @@ def _md_table(head: list[str], rows: list[list[str]]) -> list[str]:
 def _md_table_body(path: Path) -> list[str]:
     """A table's Markdown without its title line (the report gives the heading)."""
     lines = path.read_text(encoding="utf-8").splitlines()
-    if lines and lines[0].startswith("# "):
-        lines = lines[1:]
-    return [line for line in lines]
+    return lines[1:] if lines and lines[0].startswith("# ") else lines
 
 
 def to_markdown(report: Report) -> str:

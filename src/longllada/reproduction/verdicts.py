@@ -265,10 +265,12 @@ def read_comparison(
 # --- the verdict table, as text --------------------------------------------------------------
 
 
-def _fmt(value: float | None, group: str) -> str:
+def format_value(value: float | None, group: str, blank: str = "-") -> str:
+    """A cell's number as the report and the terminal show it: perplexities to 4 significant
+    digits, scores to one decimal (the paper's)."""
     if value is None:
-        return "-"
-    return f"{value:.3g}" if group == "ppl_relative" else f"{value:.1f}"
+        return blank
+    return f"{value:.4g}" if group == "ppl_relative" else f"{value:.1f}"
 
 
 def summary_rows(results: Sequence[TargetVerdicts], tolerances: Tolerances) -> list[dict[str, Any]]:
@@ -328,9 +330,12 @@ def format_table(results: Sequence[TargetVerdicts], tolerances: Tolerances, cell
         lines += ["", f"{r.target}:"]
         for c in shown:
             flag = " (published number suspect)" if c.suspect else ""
+            paper, ours, diff = (
+                format_value(v, c.group) for v in (c.published, c.reproduced, c.difference)
+            )
             lines.append(
-                f"  {c.verdict(tolerances):<11} {c.what}: paper {_fmt(c.published, c.group)}, "
-                f"ours {_fmt(c.reproduced, c.group)}, diff {_fmt(c.difference, c.group)}{flag}"
+                f"  {c.verdict(tolerances):<11} {c.what}: paper {paper}, ours {ours}, "
+                f"diff {diff}{flag}"
             )
     return "\n".join(lines) + "\n"
 

@@ -165,6 +165,25 @@ def match_score_files(
     return [by_run[(r.model, r.setting)] for r in target.runs]
 
 
+def load_run_rows(
+    target: Target,
+    labels: Mapping[str, str],
+    inputs: Sequence[str | Path],
+    load_scores: Callable[[Path], dict[str, Any]],
+    build: Callable[[Run, Path, str, dict[str, Any]], R],
+) -> list[R]:
+    """One row per run of ``target``, in its order: ``build(run, path, label, scores)`` for
+    its scores file, rows that would read the same told apart (:func:`disambiguate`)."""
+    rows = []
+    for run, (path, data) in zip(
+        target.runs, match_score_files(target, inputs, load_scores), strict=True
+    ):
+        if run.model not in labels:
+            raise ValueError(f"{path}: no label given for model {run.model!r}")
+        rows.append(build(run, path, labels[run.model], data))
+    return disambiguate(rows)
+
+
 def disambiguate(rows: list[R]) -> list[R]:
     """Rows are told apart by (label, λ); runs sharing them (other samplers) get the setting
     appended to the label."""

@@ -162,12 +162,6 @@ def _task_scores(
     return out
 
 
-def match_inputs(target: Target, inputs: Sequence[str | Path]) -> list[tuple[Path, dict]]:
-    """Per run of ``target`` (in order) its scores file and content (see
-    :func:`common.match_score_files`)."""
-    return common.match_score_files(target, inputs, load_scores)
-
-
 def load_rows(
     target: Target,
     labels: Mapping[str, str],
@@ -177,23 +171,20 @@ def load_rows(
     """One row per run of ``target``, in its order."""
     if not contexts:
         raise ValueError(f"target {target.name}: no contexts given")
-    rows = []
-    for run, (path, data) in zip(target.runs, match_inputs(target, inputs), strict=True):
-        if run.model not in labels:
-            raise ValueError(f"{path}: no label given for model {run.model!r}")
-        rows.append(
-            RulerRow(
-                run=run,
-                path=path,
-                model_label=labels[run.model],
-                label=labels[run.model],
-                sample_limit=data["sample_limit"],
-                n_samples=int(data["n_samples"]),
-                n_full=int(data["n_full"]),
-                tasks=_task_scores(path, data, contexts),
-            )
+
+    def build(run: Run, path: Path, label: str, data: dict[str, Any]) -> RulerRow:
+        return RulerRow(
+            run=run,
+            path=path,
+            model_label=label,
+            label=label,
+            sample_limit=data["sample_limit"],
+            n_samples=int(data["n_samples"]),
+            n_full=int(data["n_full"]),
+            tasks=_task_scores(path, data, contexts),
         )
-    return common.disambiguate(rows)
+
+    return common.load_run_rows(target, labels, inputs, load_scores, build)
 
 
 # --- notes ------------------------------------------------------------------------------------
