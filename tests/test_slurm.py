@@ -82,6 +82,10 @@ def copy_repo(dst: Path) -> Path:
         for name, t in config["targets"].items()
         if not t["kind"].startswith("niah") and t["kind"] not in ("ruler_table", "longbench_table")
     }
+    # LLaMA's PPL at λ 1 and 3 as well: a RoPE patch (a local rule) stays in the DAG
+    config["targets"]["figure1a_perplexity"]["runs"].append(
+        {"benchmark": "ppl", "models": ["llama_tiny_base"], "ntk": [{"target": 1024}]}
+    )
     (dst / TEST_CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
     return dst
 
@@ -155,7 +159,8 @@ def test_profile_plans_the_paper_from_the_repository_root(tmp_path: Path) -> Non
     text = out.stdout + out.stderr
     assert "Using profile slurm for" in out.stderr
     jobs = re.findall(r"^(?:local)?rule (\w+):\n(?:    .*\n)*?    resources: (.*)$", text, re.M)
-    assert len(jobs) == 2458  # every job of the plan (README: 2,458, `all` included)
+    total = int(re.search(r"^total\s+(\d+)$", text, re.M)[1])
+    assert len(jobs) == total == 2459  # every job of the plan (README: 2,459, `all` included)
     seen = set()
     for rule, line in jobs:
         res = dict(item.split("=", 1) for item in line.split(", "))
@@ -253,7 +258,7 @@ def test_every_job_went_through_sbatch_with_the_profile(slurm_run) -> None:
     assert {j["JobID"] for j in jobs} == submitted
     assert Counter(rule_of(j) for j in jobs) == {
         "perplexity_diffusion": 2,  # cancelled, then resubmitted by the profile's retries
-        "perplexity_causal": 1,
+        "perplexity_causal": 2,
         "qk_states": 2,
         "figure_perplexity": 1,
         "figure_tsne": 1,
@@ -345,6 +350,6 @@ def test_outputs_equal_a_local_run(slurm_run, local_run) -> None:
             for key in set(a.files) - {"provenance"}:
                 np.testing.assert_array_equal(a[key], b[key], err_msg=f"{theirs}:{key}")
         compared += 1
-    assert compared == 5  # 2 PPL results, 1 chunk file, 2 Q/K dumps
+    assert compared == 6  # 3 PPL results, 1 chunk file, 2 Q/K dumps
     for name in ("figure1a_perplexity", "figure4_rope_position_coverage", "figure5_tsne_qk_states"):
         assert (work / f"paper_figures/{name}.pdf").read_bytes().startswith(b"%PDF")
