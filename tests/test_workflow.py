@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from repo_copy import copy_repo, fast_env
+from repo_copy import fast_env
 
 from longllada.config import GENERATIVE, Study
 
@@ -36,17 +36,16 @@ def job_counts(output: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository as a fresh clone would have it (tracked and not-ignored files)."""
-    dst = tmp_path_factory.mktemp("repo")
-    copy_repo(dst)
-    return dst
+def workdir(built_demo) -> Path:
+    """A fresh-clone copy of the repository where the demo was built (conftest.built_demo);
+    the dry runs below plan other configs there."""
+    return built_demo[0]
 
 
 @pytest.fixture(scope="module")
-def demo_run(workdir: Path) -> subprocess.CompletedProcess:
-    # the whole demo: ~13 min on 2 idle cores, more on a loaded machine
-    return snakemake(workdir, "implemented", "--configfile", "config/demo.yaml", timeout=2400)
+def demo_run(built_demo) -> subprocess.CompletedProcess:
+    """The demo's snakemake call, `./quickstart.sh demo`'s own."""
+    return built_demo[1]
 
 
 def test_demo_builds_checkpoints_and_figures(workdir: Path, demo_run) -> None:
