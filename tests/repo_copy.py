@@ -44,7 +44,7 @@ def fast_env(tmp: Path) -> dict[str, str]:
 
 
 def build_demo(dst: Path) -> subprocess.CompletedProcess:
-    """`./quickstart.sh demo`'s snakemake call in a fresh-clone copy at `dst` (~20 min on 2
+    """`./quickstart.sh demo`'s snakemake call in a fresh-clone copy at `dst` (~27 min on 2
     idle cores, more on a loaded machine)."""
     copy_repo(dst)
     return subprocess.run(

@@ -13,14 +13,12 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from repo_copy import fast_env
+from repo_copy import SNAKEMAKE, fast_env
 
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 pytestmark = pytest.mark.slow
 
 PPL_LLADA = "results/ppl/llada_tiny_base/ntk1/mc2_chunk64.json"

@@ -10,11 +10,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from repo_copy import fast_env
+from repo_copy import SNAKEMAKE, fast_env
 
 from longllada.config import GENERATIVE, Study
 
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
 pytestmark = pytest.mark.slow
 
 
