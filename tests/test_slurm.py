@@ -20,7 +20,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -37,7 +36,7 @@ from longllada import budget
 from longllada.config import Study
 from longllada.jobs import partials
 
-SNAKEMAKE = str(Path(sys.executable).parent / "snakemake")
+SNAKEMAKE = repo_copy.SNAKEMAKE
 pytestmark = pytest.mark.slow
 
 TEST_CONFIG = "config/slurm_test.yaml"
