@@ -239,11 +239,40 @@ def test_mc_ppl_curve_is_running_geometric_mean():
 def test_mc_short_document():
     model = ToyLM()
     with pytest.raises(
-        ValueError, match=r"has 40 tokens but chunk 2 \(prompt \+ answer\) asks for 64"
+        ValueError, match=r"has 40 tokens but chunk 2 \(prompt \+ answer\) asks for 49"
     ):
         lk.mc_chunk_loss(model, _ids(40), 2, chunk=16, draws=2)
     with pytest.raises(ValueError, match="has 40 tokens but 3 chunks .* asks for 64"):
         lk.mc_chunk_losses(model, _ids(40), n_chunks=3, chunk=16, draws=2)
+
+
+def test_official_chunk_count():
+    # The official loop: max_tokens // chunk - 1 chunks, those with at least one answer token.
+    assert lk.official_chunk_count(20000, 16384) == 255
+    assert lk.official_chunk_count(16385, 16384) == 255
+    assert lk.official_chunk_count(16320, 16384) == 254  # chunk 254's prompt is the document
+    assert lk.official_chunk_count(16321, 16384) == 255  # one answer token
+    assert lk.official_chunk_count(65, 16384) == 1
+    with pytest.raises(ValueError, match="has 64 tokens .* needs at least 65"):
+        lk.official_chunk_count(64, 16384)
+
+
+@pytest.mark.parametrize("official_rng", [False, True])
+def test_short_last_answer_draws_over_its_length(official_rng):
+    """As the official forward_process: k ~ U{1..answer} and a permutation of the answer."""
+    model, chunk, draws = ToyLM(), 16, 3
+    ids = _ids(16 * 3 + 5)  # chunk 2's answer has 5 tokens
+    sampler = lk.MaskSampler(7, official_rng=official_rng)
+    loss = lk.mc_chunk_loss(model, ids, 2, chunk, draws, sampler=sampler)
+    assert math.isfinite(loss)
+    assert all(len(call[0]) == 16 * 3 + 5 for call in model.calls)
+    if official_rng:  # the replayed chunks 0 and 1 had full answers
+        g = torch.Generator().manual_seed(7)
+        lk.draw_masks(chunk, draws, g)
+        lk.draw_masks(chunk, draws, g)
+        expected = lk.draw_masks(5, draws, g)[1]
+        got = lk.MaskSampler(7, official_rng=True).masks(2, chunk, draws, answer=5)[1]
+        assert torch.equal(got, expected)
 
 
 # ------------------------------------------------------------------------------- ELBO

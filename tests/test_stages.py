@@ -283,15 +283,71 @@ def test_causal_ppl_for_llama(ckpt, document, tmp_path):
     assert [r["ppl"] for r in curve] == pytest.approx([r["ppl"] for r in expected], rel=1e-6)
 
 
-@pytest.mark.parametrize(("key", "needed"), [("llada", MAX_TOKENS), ("llama", MAX_TOKENS + 1)])
-def test_short_document_names_token_counts(ckpt, tmp_path, key, needed):
+@pytest.mark.parametrize(("key", "needed"), [("llada", CHUNK + 1), ("llama", CHUNK + 2)])
+def test_document_shorter_than_one_chunk_names_token_counts(ckpt, tmp_path, key, needed):
     short = tmp_path / "short.jsonl"
     short.write_text(json.dumps({"context": "Only a few words here."}) + "\n")
     out = tmp_path / "out.json"
-    with pytest.raises(ValueError, match=rf"has \d+ tokens .* needs {needed}\b"):
+    with pytest.raises(ValueError, match=rf"has \d+ tokens .* needs at least {needed}\b"):
         _ppl(ckpt, key, short, out)
     assert not out.exists()
     assert not partials(perplexity.chunk_progress_path(out))
+
+
+def _document_of(ckpt, key: str, document: Path, n_tokens: int, tmp_path: Path) -> Path:
+    """A prefix of the demo document holding exactly `n_tokens` tokens of `key`'s tokenizer
+    (special tokens included, as the official scripts count)."""
+    from longllada.models import load_tokenizer
+
+    tok = load_tokenizer(checkpoints.model_dir(ckpt[key][1]))
+    text = json.loads(document.read_text())["context"]
+    enc = tok(text, return_offsets_mapping=True)
+    ids, offsets = enc["input_ids"], enc["offset_mapping"]
+    # Cut the text where a token ends; re-tokenising the cut text must give the same count.
+    for cut in range(n_tokens, len(ids)):
+        prefix = text[: offsets[cut - 1][1]]
+        if len(tok(prefix)["input_ids"]) == n_tokens:
+            path = tmp_path / f"{key}_{n_tokens}.jsonl"
+            path.write_text(json.dumps({"context": prefix}) + "\n", encoding="utf-8")
+            return path
+    raise AssertionError(f"no prefix of {n_tokens} tokens")
+
+
+def test_short_document_llama_as_the_official_script(ckpt, document, tmp_path):
+    """300 tokens < max_tokens + 1: the official script feeds (300 // 64) * 64 + 1 = 257 tokens
+    and reports 64..192, as the paper's 16,108-token document gives 16,065 and 64..16,000."""
+    doc = _document_of(ckpt, "llama", document, 300, tmp_path)
+    result = _ppl(ckpt, "llama", doc, tmp_path / "causal_chunk64.json")
+    assert [r["context_tokens"] for r in result["curve"]] == [64, 128, 192]
+    assert result["document_tokens"] == {"document": 300, "used": 257, "points": 3}
+    assert result["provenance"]["document_tokens"] == result["document_tokens"]
+
+
+@pytest.mark.parametrize(
+    ("n_tokens", "points", "last_answer"),
+    [(290, 4, 290 - 256), (250, 3, 250 - 192), (320, 4, CHUNK)],
+)
+def test_short_document_llada_as_the_official_loop(
+    ckpt, document, tmp_path, monkeypatch, n_tokens, points, last_answer
+):
+    """The official loop scores chunk i's answer ids[64 (i + 1) : 64 (i + 2)]: a document ending
+    inside it gets a shorter last answer; a chunk with no answer token is not scored (the
+    official script failed there)."""
+    answers: list[int] = []
+    real = likelihood.masked_losses
+
+    def spy(model, seq, prompt_len, masks, *args, **kwargs):
+        answers.append(len(seq) - prompt_len)
+        assert masks.shape[1] == len(seq) - prompt_len
+        return real(model, seq, prompt_len, masks, *args, **kwargs)
+
+    monkeypatch.setattr(likelihood, "masked_losses", spy)
+    doc = _document_of(ckpt, "llada", document, n_tokens, tmp_path)
+    result = _ppl(ckpt, "llada", doc, tmp_path / "mc2_chunk64.json")
+    assert [r["context_tokens"] for r in result["curve"]] == [64 * (i + 1) for i in range(points)]
+    assert answers == [CHUNK] * (points - 1) + [last_answer]
+    assert result["document_tokens"]["document"] == n_tokens
+    assert result["document_tokens"]["points"] == points
 
 
 # ---------------------------------------------------------------------------------- Q/K states

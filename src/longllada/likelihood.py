@@ -127,12 +127,27 @@ def causal_ppl_curve(
     # The first row needs every + 1 losses, i.e. every + 2 tokens.
     _require_tokens(ids, every + 2, f"one perplexity point every {every} tokens")
     ids = ids.to(_device(model))
-    logits = _logits(model(ids[None]))[0]
-    losses = _ce_fp32(logits[:-1], ids[1:])
+    losses = _causal_losses(model, ids)
     # Running mean in fp64 so that 16K summands lose nothing.
     running = losses.double().cumsum(0) / torch.arange(1, len(losses) + 1, device=losses.device)
     ppl = running.exp().cpu()
     return [{"context_tokens": n, "ppl": float(ppl[n])} for n in range(every, len(losses), every)]
+
+
+def _causal_losses(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """Next-token cross-entropies (fp32) of ``ids``. A Hugging Face ``*ForCausalLM`` (a body
+    ``model.model`` and an ``lm_head``) gets its LM head in blocks of rows: at 16K tokens and a
+    128K vocabulary the full logits would be a 4 GB (bf16) to 8 GB (fp32) tensor."""
+    body, head = getattr(model, "model", None), getattr(model, "lm_head", None)
+    if body is None or head is None:
+        logits = _logits(model(ids[None]))[0]
+        return _ce_fp32(logits[:-1], ids[1:])
+    hidden = body(input_ids=ids[None]).last_hidden_state[0, :-1]
+    out = torch.empty(len(hidden), dtype=torch.float32, device=hidden.device)
+    for a in range(0, len(hidden), _CE_BLOCK_ROWS):
+        b = a + _CE_BLOCK_ROWS
+        out[a:b] = _ce_fp32(head(hidden[a:b]), ids[1:][a:b])
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,30 +229,57 @@ class MaskSampler:
             self._k_gen = torch.Generator(device=self.k_device).manual_seed(self.seed)
         self._next_chunk = 0
 
-    def masks(self, chunk_index: int, chunk: int, draws: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(ks, masks)`` of chunk ``chunk_index``, see :func:`draw_masks`."""
+    def masks(
+        self, chunk_index: int, chunk: int, draws: int, answer: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(ks, masks)`` of chunk ``chunk_index``, see :func:`draw_masks`. ``answer``: this
+        chunk's answer length where the document ends inside it (default ``chunk``); the chunks
+        before it, replayed, had full answers."""
         if chunk_index < 0:
             raise ValueError(f"chunk index must be >= 0, got {chunk_index}")
+        answer = chunk if answer is None else answer
         if not self.official_rng:
             gen = torch.Generator().manual_seed(chunk_seed(self.seed, chunk_index, self.stream))
-            return draw_masks(chunk, draws, gen)
+            return draw_masks(answer, draws, gen)
         if chunk_index < self._next_chunk:
             self._reset()
         while self._next_chunk < chunk_index:  # replay chunks that were done earlier
             draw_masks(chunk, draws, self._gen, self._k_gen)
             self._next_chunk += 1
         self._next_chunk += 1
-        return draw_masks(chunk, draws, self._gen, self._k_gen)
+        return draw_masks(answer, draws, self._gen, self._k_gen)
+
+
+def official_chunk_count(n_tokens: int, max_tokens: int, chunk: int = DEFAULT_CHUNK) -> int:
+    """How many chunks the official diffusion script scores on a document of ``n_tokens``.
+
+    It loops over ``max_tokens // chunk - 1`` chunks (255 at 16384) and takes chunk ``i``'s
+    answer as ``ids[64 (i + 1) : 64 (i + 2)]``: a document that ends inside the last chunks gets
+    a shorter answer there (the official behaviour, kept). A chunk whose answer would be empty
+    made the official script fail (``randint(1, 1)``), so the count stops before it; a document
+    with no token after its first chunk is an error.
+    """
+    if chunk < 1:
+        raise ValueError(f"chunk must be positive, got {chunk}")
+    official = max_tokens // chunk - 1
+    with_answer = (n_tokens - 1) // chunk  # chunks i with chunk (i + 1) < n_tokens
+    if with_answer < 1 or official < 1:
+        raise ValueError(
+            f"the document has {n_tokens} tokens with this tokenizer: not one chunk of {chunk} "
+            f"tokens plus an answer token (the PPL run needs at least {chunk + 1})"
+        )
+    return min(official, with_answer)
 
 
 def _chunk_tensors(ids: torch.Tensor, chunk_index: int, chunk: int) -> tuple[torch.Tensor, int]:
-    """The first ``chunk (i + 2)`` tokens (prompt + answer) and the prompt length."""
+    """Prompt + answer of chunk ``i`` (the first ``chunk (i + 2)`` tokens, fewer where the
+    document ends inside the answer, as the official script) and the prompt length."""
     _check_ids(ids)
     if chunk < 1 or chunk_index < 0:
         raise ValueError(f"need chunk >= 1 and chunk index >= 0, got {chunk}, {chunk_index}")
     prompt_len = chunk * (chunk_index + 1)
-    # The official script silently scored a shorter answer at the end of a short document.
-    _require_tokens(ids, prompt_len + chunk, f"chunk {chunk_index} (prompt + answer)")
+    # At least one answer token: the official script failed on an empty answer.
+    _require_tokens(ids, prompt_len + 1, f"chunk {chunk_index} (prompt + answer)")
     return ids[: prompt_len + chunk], prompt_len
 
 
@@ -322,7 +364,8 @@ def mc_chunk_loss(
 ) -> float:
     """The official Monte-Carlo loss of chunk ``i``: ``log ppl_i`` (nats per token).
 
-    Prompt = first ``chunk (i + 1)`` tokens, answer = next ``chunk``; for each draw, exactly
+    Prompt = first ``chunk (i + 1)`` tokens, answer = next ``chunk`` (fewer at the end of a
+    short document, see :func:`official_chunk_count`); for each draw, exactly
     ``k ~ U{1..chunk}`` answer tokens are masked, the draw's loss is the mean cross-entropy over
     them; the chunk's loss is the mean over draws (``ppl_i = exp`` of it). The masks come from
     ``sampler`` (default: per-chunk seeds from 2025, see :class:`MaskSampler`) and are all drawn
@@ -349,7 +392,8 @@ def mc_draw_losses(
     """The ``draws`` per-draw losses behind :func:`mc_chunk_loss` (e.g. to store per chunk)."""
     sampler = sampler if sampler is not None else MaskSampler()
     seq, prompt_len = _chunk_tensors(ids, i, chunk)
-    _, masks = sampler.masks(i, chunk, draws)
+    # A shorter last answer draws k and the permutation over its own length, as the official.
+    _, masks = sampler.masks(i, chunk, draws, answer=len(seq) - prompt_len)
     per_draw = masked_losses(model, seq.to(_device(model)), prompt_len, masks, batched)
     return [float(loss.mean()) for loss in per_draw]
 
@@ -440,13 +484,14 @@ def elbo_chunk_loss(
     ``max_batch`` draws go through the model at a time.
     """
     seq, prompt_len = _chunk_tensors(ids, i, chunk)
+    answer = len(seq) - prompt_len  # shorter than chunk where the document ends
     gen = torch.Generator().manual_seed(chunk_seed(seed, i, "elbo"))
-    t, masks = draw_elbo_masks(chunk, draws, gen, low_discrepancy)
+    t, masks = draw_elbo_masks(answer, draws, gen, low_discrepancy)
     per_draw = masked_losses(
         model, seq.to(_device(model)), prompt_len, masks, batched, max_batch=max_batch
     )
     terms = [
-        float(loss.double().sum()) / (float(t_d) * chunk)
+        float(loss.double().sum()) / (float(t_d) * answer)
         for loss, t_d in zip(per_draw, t, strict=True)
     ]
     return sum(terms) / draws

@@ -1,8 +1,11 @@
 """Figure 1a jobs: perplexity against context length on one long document.
 
-LLaMA3 (causal): one forward over max_tokens + 1 tokens, running mean every `chunk` positions.
-LLaDA (masked diffusion): the official Monte-Carlo estimate chunk by chunk, each chunk a
-checkpointed "sample" of the resumable job loop, so a preempted job resumes at its next chunk.
+LLaMA3 (causal): one forward over the official script's token count (max_tokens + 1, or the
+largest `chunk` m + 1 a shorter document holds), running mean every `chunk` positions.
+LLaDA (masked diffusion): the official Monte-Carlo estimate chunk by chunk (max_tokens / chunk - 1
+chunks, a shorter last answer where the document ends), each chunk a checkpointed "sample" of
+the resumable job loop, so a preempted job resumes at its next chunk. The document's token count,
+the tokens used and the points go into the result and its provenance.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import torch
 
 from longllada import fingerprints, likelihood, provenance
 from longllada.config import Model, Run
-from longllada.documents import document_ids, read_document
+from longllada.documents import read_document
 from longllada.files import write_json
 from longllada.jobs import read_jsonl, run_resumable
 from longllada.stages.common import NonFiniteError, load_run_model, run_settings
@@ -54,17 +57,30 @@ def run(
     text = read_document(document, settings.get("document_index", 0))
     chunk, max_tokens = settings["chunk"], settings["max_tokens"]
     device = next(net.parameters()).device
+    # Tokenised as the official scripts (`tokenizer(text)["input_ids"]`, special tokens kept);
+    # how much of it a run uses is the official scripts' rule, recorded below.
+    all_ids = tokenizer(text)["input_ids"]
     if model.diffusion:
-        ids = torch.tensor(document_ids(tokenizer, text, max_tokens, "the PPL run"), device=device)
+        n_chunks = likelihood.official_chunk_count(len(all_ids), max_tokens, chunk)
+        used = min(len(all_ids), chunk * (n_chunks + 1))
+        ids = torch.tensor(all_ids[:used], device=device)
         # A partial chunk file is resumed only under the same header.
         losses = _diffusion_losses(
-            net, ids, settings, seed, chunk_progress_path(output), header, model.key
+            net, ids, settings, seed, n_chunks, chunk_progress_path(output), header, model.key
         )
         curve = likelihood.mc_ppl_curve(losses, chunk)
     else:
-        # The official script scores 16385 tokens to report 64..16320 (one more than max_tokens).
-        n = max_tokens + 1
-        ids = torch.tensor(document_ids(tokenizer, text, n, "the PPL run"), device=device)
+        # The official script feeds max_tokens + 1 tokens (16385: 64..16320) or, on a shorter
+        # document, the largest 64 m + 1 (the paper's 16,108 LLaMA-3 tokens: 16,065, 64..16,000).
+        used = min(
+            len(all_ids), likelihood.official_causal_length(len(all_ids), max_tokens + 1, chunk)
+        )
+        if used < chunk + 2:
+            raise ValueError(
+                f"the document has {len(all_ids)} tokens with this tokenizer: not one "
+                f"perplexity point of {chunk} tokens (the PPL run needs at least {chunk + 2})"
+            )
+        ids = torch.tensor(all_ids[:used], device=device)
         with torch.no_grad():
             curve = likelihood.causal_ppl_curve(net, ids, every=chunk)
         for point in curve:
@@ -74,10 +90,22 @@ def run(
                     f"{point['ppl']} (NaN/inf logits: a broken checkpoint or an overflowing "
                     f"dtype, {prov['dtype']}); nothing was written"
                 )
+    tokens = {"document": len(all_ids), "used": used, "points": len(curve)}
+    if curve[-1]["context_tokens"] < max_tokens - chunk:
+        log.warning(
+            "%s: the document has %d tokens with this tokenizer; as the official script, the "
+            "curve ends at %d tokens (%d points), not at %d",
+            model.key,
+            len(all_ids),
+            curve[-1]["context_tokens"],
+            len(curve),
+            max_tokens - chunk,
+        )
     result = {
         "model": model.key,
         "curve": curve,
         "document": str(document),
+        "document_tokens": tokens,
         "provenance": provenance.record(
             "perplexity",
             watch=watch,
@@ -86,6 +114,7 @@ def run(
             settings={**run_settings(run, settings), "dtype": prov["dtype"]},
             seed=seed,
             depends_on=header,
+            document_tokens=tokens,
         ),
     }
     write_json(output, result)
@@ -100,12 +129,12 @@ def _diffusion_losses(
     ids: torch.Tensor,
     settings: dict[str, Any],
     seed: int,
+    n_chunks: int,
     progress: Path,
     header: dict[str, Any],
     model_key: str,
 ) -> list[float]:
     chunk, draws = settings["chunk"], settings["mc_draws"]
-    n_chunks = settings["max_tokens"] // chunk - 1  # the last chunk's answer ends at max_tokens
     estimator = settings.get("estimator", "official_mc")
     sampler = likelihood.MaskSampler(
         seed, official_rng=settings.get("official_rng", False), k_device=ids.device
