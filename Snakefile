@@ -2,11 +2,24 @@
 #   snakemake --profile slurm all                         everything, on a SLURM cluster
 #   snakemake --cores 1 paper_figures/<target>            one figure or table
 #   snakemake --configfile config/demo.yaml --cores 2     the tiny CPU demo
+from pathlib import Path
+
+from snakemake.logging import logger
 from snakemake.utils import min_version, update_config
 
+from longllada.invocation import InvocationError, check_command_line, paths_not_here
 from longllada.yaml_config import ConfigError, load_config
 
 min_version("9.0")
+
+
+# First, two mistakes of the command line, each stopped with what to type instead: a target
+# eaten by --configfile (which takes every following word as a file), and no --configfile
+# outside the repository root (the default config is read from the working directory).
+try:
+    check_command_line(Path.cwd(), workflow.basedir, workflow.overwrite_configfiles)
+except InvocationError as _error:
+    raise InvocationError(str(_error)) from None
 
 
 # Snakemake has already read the --configfile files, with a loader that lets a duplicated key
@@ -23,6 +36,12 @@ try:
         workflow.configfiles.append("config/paper.yaml")
 except ConfigError as _error:
     raise ConfigError(str(_error)) from None
+
+# A config's relative paths are read from the working directory: outside the repository
+# root, those found only in the repository are named (a warning: a copy elsewhere is fine).
+_elsewhere = paths_not_here(Path.cwd(), workflow.basedir, config)
+if _elsewhere:
+    logger.warning(_elsewhere)
 
 
 include: "workflow/rules/common.smk"

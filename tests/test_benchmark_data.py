@@ -303,9 +303,14 @@ def test_local_files_state_follows_edits(tmp_path: Path, contents: dict[str, byt
     assert local_files_state(tmp_path / "nowhere", FILES) == {name: None for name in FILES}
 
 
-# --- a pinned zip archive (RULER: OpenCompass's ruler.zip) ------------------------------------
+# --- a pinned zip archive (OpenCompass's own needlebench.zip, ruler.zip) -----------------------
 
-RULER_FILES = ["PaulGrahamEssays.jsonl", "dev-v2.0.json", "hotpotqa.json"]
+# Each benchmark's archive as OpenCompass lays it out (extracted under its data/ folder): the
+# files in one top folder, beside others that no job asks for.
+ARCHIVES = {
+    "niah": ("needlebench.zip", "needlebench/", ["PaulGrahamEssays.jsonl", "names.json"]),
+    "ruler": ("ruler.zip", "ruler/", ["README.md"]),
+}
 
 
 def _zip(path: Path, members: dict[str, bytes]) -> tuple[str, str, str]:
@@ -319,55 +324,118 @@ def _zip(path: Path, members: dict[str, bytes]) -> tuple[str, str, str]:
     return path.as_uri(), hashlib.md5(raw).hexdigest(), hashlib.sha256(raw).hexdigest()
 
 
-@pytest.fixture
-def ruler_zip(tmp_path: Path) -> tuple[str, str, str]:
-    members = {f"ruler/{n}": f"{n} contents\n".encode() for n in RULER_FILES}
-    members["ruler/README.md"] = b"# not asked for\n"
-    return _zip(tmp_path / "ruler.zip", members)
+@pytest.fixture(params=sorted(ARCHIVES))
+def archive(request: pytest.FixtureRequest, tmp_path: Path) -> dict:
+    """A benchmark's archive: its files (the data check's list), URL, md5 and sha256."""
+    from longllada import data_sources
+    from longllada.config import DATA_KEY
+
+    bench = request.param
+    name, top, others = ARCHIVES[bench]
+    files = list(data_sources.FILES[bench])
+    members = {f"{top}{n}": f"{n} contents\n".encode() for n in [*files, *others]}
+    url, md5, sha256 = _zip(tmp_path / name, members)
+    return {
+        "benchmark": bench,
+        "key": DATA_KEY[bench],
+        "files": files,
+        "others": others,
+        "url": url,
+        "md5": md5,
+        "sha256": sha256,
+    }
 
 
-def test_archive_is_checked_extracted_and_not_fetched_again(tmp_path: Path, ruler_zip) -> None:
+def test_archive_is_checked_extracted_and_not_fetched_again(tmp_path: Path, archive) -> None:
     from longllada.benchmark_data import fetch_archive_files
 
-    url, md5, sha256 = ruler_zip
+    url, md5, sha256, files = archive["url"], archive["md5"], archive["sha256"], archive["files"]
     out = tmp_path / "data"
-    manifest = fetch_archive_files(url, RULER_FILES, out, md5=md5, data_key="ruler")
+    manifest = fetch_archive_files(url, files, out, md5=md5, data_key=archive["key"])
     assert manifest["source"] == {"archive": url, "md5": md5, "sha256": sha256}
-    for name in RULER_FILES:
+    assert manifest["dir"] == str(out.resolve())
+    for name in files:
         data = (out / name).read_bytes()
         assert data == f"{name} contents\n".encode()
-        assert manifest["files"][name]["sha256"] == hashlib.sha256(data).hexdigest()
-    assert not (out / "README.md").exists()
+        assert manifest["files"][name] == {
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "size": len(data),
+        }
+    assert not any((out / n).exists() for n in archive["others"])  # only what was asked for
     # The archive gone: the files of this very archive are not downloaded again.
     Path(url.removeprefix("file://")).unlink()
-    again = fetch_archive_files(url, RULER_FILES, out, md5=md5, sha256=sha256)
+    again = fetch_archive_files(url, files, out, md5=md5, sha256=sha256)
     assert manifest_digest(again) == manifest_digest(manifest)
     # An extracted file edited by hand: fetched again, which now fails (no archive).
-    (out / "hotpotqa.json").write_text("edited")
-    with pytest.raises(DataError, match="could not download .*data.ruler"):
-        fetch_archive_files(url, RULER_FILES, out, md5=md5, data_key="ruler")
+    (out / files[-1]).write_text("edited")
+    with pytest.raises(DataError, match=f"could not download .*data.{archive['key']}"):
+        fetch_archive_files(url, files, out, md5=md5, data_key=archive["key"])
 
 
-def test_archive_errors_are_named(tmp_path: Path, ruler_zip) -> None:
+def test_archive_errors_are_named(tmp_path: Path, archive) -> None:
     from longllada.benchmark_data import fetch_archive_files
 
-    url, md5, sha256 = ruler_zip
+    url, md5, files, key = archive["url"], archive["md5"], archive["files"], archive["key"]
     with pytest.raises(DataError, match="pin it with md5 or sha256"):
-        fetch_archive_files(url, RULER_FILES, tmp_path / "a")
-    with pytest.raises(DataError, match=f"md5 {md5} is not the pinned {'0' * 32}"):
-        fetch_archive_files(url, RULER_FILES, tmp_path / "b", md5="0" * 32)
-    assert not (tmp_path / "b" / "hotpotqa.json").exists()
+        fetch_archive_files(url, files, tmp_path / "a")
+    # A changed archive: the message names it, its md5 and the pinned one; nothing extracted.
+    with pytest.raises(DataError) as info:
+        fetch_archive_files(url, files, tmp_path / "b", md5="0" * 32, data_key=key)
+    msg = str(info.value)
+    assert url in msg and f"md5 {md5} is not the pinned {'0' * 32} in data.{key}" in msg
+    assert not any((tmp_path / "b" / n).exists() for n in files)
     with pytest.raises(DataError, match="sha256 .* is not the pinned"):
-        fetch_archive_files(url, RULER_FILES, tmp_path / "c", md5=md5, sha256="f" * 64)
-    with pytest.raises(DataError, match="0 members named extra.json"):
-        fetch_archive_files(url, [*RULER_FILES, "extra.json"], tmp_path / "d", md5=md5)
+        fetch_archive_files(url, files, tmp_path / "c", md5=md5, sha256="f" * 64)
+    with pytest.raises(DataError, match="0 members named extra.json") as info:
+        fetch_archive_files(url, [*files, "extra.json"], tmp_path / "d", md5=md5)
+    assert url in str(info.value) and files[0] in str(info.value)  # what it does hold
     twice, md5_twice, _ = _zip(
-        tmp_path / "twice.zip", {"a/hotpotqa.json": b"1", "b/hotpotqa.json": b"2"}
+        tmp_path / "twice.zip", {f"a/{files[0]}": b"1", f"b/{files[0]}": b"2"}
     )
-    with pytest.raises(DataError, match="2 members named hotpotqa.json"):
-        fetch_archive_files(twice, ["hotpotqa.json"], tmp_path / "e", md5=md5_twice)
+    with pytest.raises(DataError, match=f"2 members named {files[0]}"):
+        fetch_archive_files(twice, [files[0]], tmp_path / "e", md5=md5_twice)
     bad = tmp_path / "bad.zip"
     bad.write_bytes(b"not a zip")
     bad_md5 = hashlib.md5(b"not a zip").hexdigest()
-    with pytest.raises(DataError, match="not a zip archive"):
-        fetch_archive_files(bad.as_uri(), RULER_FILES, tmp_path / "f", md5=bad_md5)
+    with pytest.raises(DataError, match=f"{bad.as_uri()}: not a zip archive"):
+        fetch_archive_files(bad.as_uri(), files, tmp_path / "f", md5=bad_md5)
+
+
+def test_archive_through_the_data_check(tmp_path: Path, archive, monkeypatch) -> None:
+    """The niah_data / ruler_data rule's own call (`data_sources.prepare`) on an archive spec:
+    the manifest it writes is the one the prompts jobs read, and it is rewritten byte for byte
+    when nothing changed."""
+    from longllada import data_sources
+    from longllada.benchmarks import niah, ruler
+
+    monkeypatch.chdir(tmp_path)  # the default dir, resources/data/<key>, is relative
+    spec = {"archive": archive["url"], "md5": archive["md5"]}
+    bench, key = archive["benchmark"], archive["key"]
+    files = data_sources.files_of(bench, None)
+    out = tmp_path / data_sources.manifest_path(key)
+    manifest = data_sources.prepare(bench, spec, files, out)
+    assert data_sources.kind(spec) == "archive"
+    assert manifest["dir"] == str((tmp_path / "resources/data" / key).resolve())
+    first = out.read_bytes()
+    data_sources.prepare(bench, spec, files, out)
+    assert out.read_bytes() == first
+    read = niah.read_data_manifest if bench == "niah" else ruler.read_data_manifest
+    assert read(out)["files"] == manifest["files"]
+
+
+def test_paper_config_takes_needlebench_from_opencompass_zip() -> None:
+    """The paper's NeedleBench data: OpenCompass's needlebench.zip (0.4.2's datasets_info.py
+    entry), pinned by md5 like the RULER and LongBench zips."""
+    import yaml
+
+    from longllada import data_sources
+
+    data = yaml.safe_load((Path(__file__).parents[1] / "config/paper.yaml").read_text())["data"]
+    assert data["needlebench"] == {
+        "archive": "http://opencompass.oss-cn-shanghai.aliyuncs.com/datasets/data/needlebench.zip",
+        "md5": "dad5c903ebfea16eaf186b8997aeedad",
+    }
+    assert {data_sources.kind(data[k]) for k in ("needlebench", "ruler", "longbench")} == {
+        "archive"
+    }
+    assert data_sources.FILES["niah"] == ("en_un_asr.jsonl", "needles.jsonl")

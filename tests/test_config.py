@@ -793,3 +793,132 @@ def test_longbench_fingerprints_follow_what_each_stage_reads(paper_config: dict)
         "lcc.jsonl",
     )
     assert fp(few, "longbench:data")["files"] == ["trec.jsonl", "lcc.jsonl"]
+
+
+# --- the random stream across shards: Dream's shards are chained, LLaDA's and LLaMA's not ----
+
+
+def test_dream_shards_are_chained_and_the_others_independent(paper: Study) -> None:
+    """What the generate rules take as their `previous` input and `continue_from`: the shard
+    before, for a run that draws random numbers (Dream); nothing for LLaDA and LLaMA."""
+    from longllada import budget
+    from longllada.config import uses_rng
+
+    dream = paper.run_for("ruler", "dream_v0_base", "ntk1_s64")
+    assert uses_rng(dream)
+    files = paper.prediction_files(dream)
+    d = "results/ruler/dream_v0_base/ntk1_s64"
+    assert f"{d}/16k_vt.samples50-100.predictions.jsonl" in files  # 16K: two shards
+    assert paper.previous_shard(dream, "16k_vt.samples50-100") == (
+        f"{d}/16k_vt.samples0-50.predictions.jsonl"
+    )
+    assert paper.previous_shard(dream, "16k_vt.samples0-50") is None  # the file's first
+    assert paper.previous_shard(dream, "4k_vt.samples0-100") is None  # not split
+    # every shard k+1 of every Dream unit takes shard k, and only that one
+    for unit in paper.units("ruler", "dream_v0_base"):
+        ranges = budget.shards(paper, dream, unit)
+        for (a, b), (c, e) in zip(ranges, ranges[1:], strict=False):
+            want = f"{d}/{unit}.samples{a}-{b}.predictions.jsonl"
+            assert paper.previous_shard(dream, f"{unit}.samples{c}-{e}") == want
+            assert want in files
+    with pytest.raises(ConfigError, match=r"samples 10-60 are not one of the shards of 16k_vt"):
+        paper.previous_shard(dream, "16k_vt.samples10-60")
+    # LLaDA (temperature 0) and LLaMA (greedy): independent shards
+    llada = paper.run_for("ruler", "llada_8b_base", "ntk1_s64_b64")
+    assert not uses_rng(llada)
+    assert "16k_vt.samples50-100" in " ".join(paper.prediction_files(llada))
+    assert paper.previous_shard(llada, "16k_vt.samples50-100") is None
+    llama = paper.run_for("longbench", "llama3_8b_base", "ntk1")
+    assert paper.previous_shard(llama, "4k_lcc.samples0-500") is None
+    # LongBench: Dream's shards of a (context, subset) chained too (the job itself reseeds at
+    # a shard whose first sample starts an official task)
+    lb = paper.run_for("longbench", "dream_v0_base", "ntk1_sgen")
+    ranges = budget.shards(paper, lb, "8k_gov_report")
+    assert len(ranges) > 2
+    (a, b), (c, e) = ranges[:2]
+    assert paper.previous_shard(lb, f"8k_gov_report.samples{c}-{e}") == (
+        f"results/longbench/dream_v0_base/ntk1_sgen/8k_gov_report.samples{a}-{b}.predictions.jsonl"
+    )
+    llada_lb = paper.run_for("longbench", "llada_8b_base", "ntk1_sgen_b64")
+    (c, e) = budget.shards(paper, llada_lb, "8k_gov_report")[1]
+    assert paper.previous_shard(llada_lb, f"8k_gov_report.samples{c}-{e}") is None
+
+
+@pytest.mark.parametrize("required", [True, False, [], ["llada"], ["llada", "dream", "ar"]])
+def test_verify_required_forms(paper_config: dict, required) -> None:
+    """verify.required: a boolean or the families it gates (the paper's: [llada, dream])."""
+    assert paper_config["verify"]["required"] == ["llada", "dream"]
+    Study(_broken(paper_config, lambda c: c["verify"].update(required=required)))
+
+
+@pytest.mark.parametrize("required", ["true", ["gpt"], ["llada", "llada"], {"llada": True}])
+def test_verify_required_bad_forms_name_the_key(paper_config: dict, required) -> None:
+    with pytest.raises(ConfigError, match=r"verify\.required"):
+        Study(_broken(paper_config, lambda c: c["verify"].update(required=required)))
+
+
+def test_a_rope_patch_the_config_does_not_use_is_named(paper: Study) -> None:
+    """results/checkpoints/<model>/ntk7/rope_patch.json with no run at λ 7: the rule's message
+    says so and lists the model's λ values (it used to be a bare KeyError)."""
+    from longllada import checkpoints
+
+    assert checkpoints.patch_scaling(paper, "llada_8b_base", "14").ntk_lambda == 14
+    # the rule's input function: the manifest, once λ is checked
+    assert checkpoints.patch_input(paper, "llada_8b_base", "14") == paper.checkpoint(
+        "llada_8b_base"
+    )
+    with pytest.raises(ConfigError, match="λ 7 is no run of llada_8b_base"):
+        checkpoints.patch_input(paper, "llada_8b_base", "7")
+    with pytest.raises(
+        ConfigError,
+        match=r"ntk7/rope_patch\.json: λ 7 is no run of llada_8b_base in the config; its "
+        r"RoPE patches: λ 4, 13, 14, 27, 31, 45, 55",
+    ):
+        checkpoints.patch_scaling(paper, "llada_8b_base", "7")
+    with pytest.raises(ConfigError, match=r"λ 1 is the original checkpoint.*download\.json"):
+        checkpoints.patch_scaling(paper, "dream_v0_base", "1")
+    with pytest.raises(ConfigError, match=r"no model 'llada_9b' in the config \(its models: "):
+        checkpoints.patch_scaling(paper, "llada_9b", "4")
+    with pytest.raises(ConfigError, match=r"ntkfour/rope_patch\.json: λ 'four' is not a number"):
+        checkpoints.patch_scaling(paper, "llada_8b_base", "four")
+
+
+def test_a_target_eaten_by_configfile_is_explained(tmp_path: Path) -> None:
+    """`snakemake -n --configfile FILE implemented`: --configfile takes every following word as
+    a config file. A word that is not found never reaches the Snakefile (Snakemake's own
+    traceback, README); one that is a file (a results JSON, say) stops with the hint."""
+    from longllada import invocation
+
+    demo = tmp_path / "config/demo.yaml"
+    ok = [demo, tmp_path / "other.yml", tmp_path / "x.json"]
+    assert invocation.check_command_line(tmp_path, tmp_path, ok) is None
+    eaten = [demo, tmp_path / "results/checkpoints/m/ntk4/rope_patch.json", tmp_path / "all"]
+    with pytest.raises(invocation.InvocationError) as err:
+        invocation.check_command_line(tmp_path, tmp_path, eaten)
+    text = str(err.value)
+    assert "results/checkpoints/m/ntk4/rope_patch.json, all" in text
+    assert "--configfile takes every word after it as a config file" in text
+    targets = "results/checkpoints/m/ntk4/rope_patch.json all"
+    assert f"snakemake [options] {targets} --configfile config/demo.yaml" in text
+    assert f"snakemake [options] --configfile config/demo.yaml -- {targets}" in text
+
+
+def test_another_working_directory_is_named(tmp_path: Path) -> None:
+    """snakemake started outside the repository root: without --configfile the default config
+    is not there (stop, saying to run from the root or pass --directory); with one, the config's
+    relative paths found in the repository but not here are named (a warning)."""
+    from longllada import invocation
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with pytest.raises(invocation.InvocationError) as err:
+        invocation.check_command_line(elsewhere, ROOT, [])
+    text = str(err.value)
+    assert f"runs in {elsewhere}" in text and "config/paper.yaml" in text
+    assert f"--directory {ROOT}" in text and "repository root" in text
+    assert invocation.check_command_line(ROOT, ROOT, []) is None
+    config = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    warning = invocation.paths_not_here(elsewhere, ROOT, config)
+    assert warning is not None and "config/published/" in warning
+    assert f"--directory {ROOT}" in warning
+    assert invocation.paths_not_here(ROOT, ROOT, config) is None

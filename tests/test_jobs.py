@@ -320,3 +320,44 @@ def test_progress_is_logged(tmp_path: Path, caplog: pytest.LogCaptureFixture) ->
     lines = [r.getMessage() for r in caplog.records if "done," in r.getMessage()]
     assert lines[0].startswith("out.jsonl: 1/4 done, ")
     assert lines[-1].startswith("out.jsonl: 4/4 done, ") and "per minute, ETA" in lines[-1]
+
+
+@pytest.mark.parametrize("bad", ['{"y": 4}', "[1, 2]"])
+def test_a_partial_row_without_id_names_file_and_line(tmp_path: Path, bad: str) -> None:
+    """A hand-edited partial whose row has no `id`: the file and line, not a bare KeyError."""
+    out = tmp_path / "out.jsonl"
+    part = partial_path(out, {"steps": 8})
+    header = json.dumps({SETTINGS_KEY: {"steps": 8}})
+    part.write_text(f'{header}\n{{"id": "s00", "y": 0}}\n{bad}\n{{"id": "s02", "y": 4}}\n')
+    with pytest.raises(RuntimeError, match=rf"{re.escape(str(part))}:3: a row without 'id'"):
+        run_resumable(make_samples(3), square, out, settings={"steps": 8})
+    assert not out.exists() and part.exists()  # nothing written, nothing thrown away
+
+
+def test_read_answers_is_the_one_join_check(tmp_path: Path) -> None:
+    """The check every score rule joins predictions with (NIAH, and RULER and LongBench through
+    join_shards): duplicates, rows without id, gaps and strays, each naming file and ids."""
+    from longllada.jobs import read_answers
+
+    def preds(name: str, *rows: str) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(r + "\n" for r in rows))
+        return path
+
+    a = preds("a.jsonl", '{"id": "s0", "prediction": "x"}', '{"id": "s1", "prediction": "y"}')
+    assert list(read_answers(["s0", "s1"], [a], "p.jsonl", None)) == ["s0", "s1"]
+    twice = preds("t.jsonl", '{"id": "s0", "prediction": "x"}', '{"id": "s0", "prediction": "z"}')
+    with pytest.raises(ValueError, match=r"t\.jsonl: sample s0 appears twice \(lines 1 and 2\)"):
+        read_answers(["s0"], [twice], "p.jsonl", None)
+    b = preds("b.jsonl", '{"id": "s1", "prediction": "y"}')
+    with pytest.raises(ValueError, match=r"s1 is answered by two shards \(.*a\.jsonl:2 and .*b"):
+        read_answers(["s0", "s1"], [a, b], "p.jsonl", None)
+    no_id = preds("n.jsonl", '{"id": "s0", "prediction": "x"}', '{"prediction": "y"}')
+    with pytest.raises(ValueError, match=r"n\.jsonl:2: a row without 'id'"):
+        read_answers(["s0", "s1"], [no_id], "p.jsonl", None)
+    with pytest.raises(
+        ValueError,
+        match=r"a\.jsonl does not match p\.jsonl \(sample limit 1\): 0 prompt\(s\) without an "
+        r"answer \(e\.g\. \[\]\), 1 answer\(s\) to no selected prompt \(e\.g\. \['s1'\]\)",
+    ):
+        read_answers(["s0"], [a], "p.jsonl", 1)

@@ -413,6 +413,11 @@ def test_attn_impl(ckpt, models) -> None:
     ids = _ids(models["dream"])
     sdpa = load_model(ckpt["dream"], "dream", attn_impl="sdpa")
     assert torch.equal(_logits(sdpa, ids), _logits(models["dream"], ids))  # auto = sdpa on CPU
+    # Every loaded model names the kernel it runs (more in test_attention.py).
+    for family, model in models.items():
+        assert model.attention_record["impl"] == "sdpa", family
+        assert model.attention_record["requested"] == "auto", family
+    assert sdpa.attention_record["reason"] == "attn_impl: sdpa"
     with pytest.raises(ValueError, match="attn_impl"):
         load_model(ckpt["llada"], "llada", attn_impl="eager")
 

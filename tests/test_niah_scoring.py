@@ -164,3 +164,68 @@ def test_bad_needlebench_data_is_named(demo_data: Path, tmp_path: Path) -> None:
     with pytest.raises(niah.NiahDataError, match=r"needles.jsonl:2: no key 'arg2'"):
         niah.build_prompts(bad, 1000, [0], 1, tmp_path / "x.jsonl", prepared)
     assert not (tmp_path / "x.jsonl").exists()
+
+
+# --- the join of predictions with their prompts (nothing silent) --------------------------------
+
+NO_OC = {"python": "/nonexistent", "versions": {}, "cl100k_sha256": "", "tiktoken_cache_dir": ""}
+RUN_INFO = {
+    "model": "m",
+    "setting": "ntk1",
+    "family": "ar",
+    "ntk_lambda": 1.0,
+    "sampler": {},
+    "sample_limit": None,
+}
+
+
+def _niah_files(tmp_path: Path, predictions: list[object]) -> tuple[Path, Path]:
+    """A two-prompt NIAH length and a predictions file of the given rows (dicts, or raw text)."""
+    import json
+
+    prompts = tmp_path / "len64.jsonl"
+    with open(prompts, "w", encoding="utf-8") as f:
+        for d in (0, 50):
+            row = {"id": f"len64_depth{d}_rep0", "length": 64, "depth": d, "repeat": 0}
+            f.write(json.dumps({**row, "gold": f"item {d}", "keyword": f"{d}"}) + "\n")
+    preds = tmp_path / "len64.predictions.jsonl"
+    preds.write_text(
+        "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in predictions)
+    )
+    return prompts, preds
+
+
+def test_a_sample_answered_twice_is_refused(tmp_path: Path) -> None:
+    """The same id twice in one predictions file: never the later row silently scored."""
+    prompts, preds = _niah_files(
+        tmp_path,
+        [
+            {"id": "len64_depth0_rep0", "prediction": "item 0"},
+            {"id": "len64_depth50_rep0", "prediction": "item 50"},
+            {"id": "len64_depth0_rep0", "prediction": "something else"},
+        ],
+    )
+    with pytest.raises(
+        ValueError, match=r"len64\.predictions\.jsonl: sample len64_depth0_rep0 appears twice"
+    ):
+        niah.score_run([prompts], [preds], [], tmp_path / "scores.json", RUN_INFO, NO_OC)
+    assert not (tmp_path / "scores.json").exists()
+
+
+@pytest.mark.parametrize("value", [7, None, ["item 0"]])
+def test_a_prediction_that_is_not_a_string_is_named(tmp_path: Path, value: object) -> None:
+    """A number, null or list as a prediction stops before OpenCompass, naming file, line and
+    sample (it used to end in OpenCompass's stderr tail, naming neither)."""
+    prompts, preds = _niah_files(
+        tmp_path,
+        [
+            {"id": "len64_depth0_rep0", "prediction": "item 0"},
+            {"id": "len64_depth50_rep0", "prediction": value},
+        ],
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"len64\.predictions\.jsonl:2: sample len64_depth50_rep0: the prediction is "
+        r"(a number \(7\)|null|an array \(\[\"item 0\"\]\)), not a string",
+    ):
+        niah.score_run([prompts], [preds], [], tmp_path / "scores.json", RUN_INFO, NO_OC)

@@ -111,3 +111,18 @@ def test_the_colormap_is_opencompass_needlebench_summarizers(prepared: dict) -> 
     )
     theirs = _run(prepared, code)
     assert theirs and list(niah_figs.NEEDLEBENCH_COLORS) == theirs
+
+
+@pytest.mark.parametrize("value", [7, None, ["x"]])
+def test_a_prediction_that_is_not_a_string_is_named_before_the_hand_over(value: object) -> None:
+    """A non-string prediction never reaches OpenCompass's scorer (whose failure named neither
+    file nor sample): the hand-over names the sample."""
+    rows = [
+        {"id": "a", "prediction": "fine", "gold": "g", "keyword": "k"},
+        {"id": "b", "prediction": value, "gold": "g", "keyword": "k"},
+    ]
+    no_env = {"python": "/nonexistent", "versions": {}, "cl100k_sha256": ""}
+    with pytest.raises(ValueError, match=r"NIAH scoring: sample b: the prediction is .*not a"):
+        opencompass_env.score_rows(
+            no_env, "niah_score.py", rows, ("id", "prediction", "gold", "keyword"), "NIAH"
+        )

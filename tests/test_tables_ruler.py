@@ -508,3 +508,44 @@ def test_reruns_are_byte_identical(tmp_path, table2):
         data = first[key].read_bytes()
         assert data == second[key].read_bytes()
         assert b"\r" not in data
+
+
+def test_published_row_one_cell_short_or_malformed_is_named(tmp_path):
+    """A published row one cell short used to shift its values one column left, silently; the
+    tables and the figures read published CSVs through one reader that refuses it, and names
+    file, line and column for a cell that is not a number."""
+    from longllada.figures import niah_figs, perplexity_fig1a
+
+    head = "model,ntk_lambda,context,NIAH,AGG,QA,Avg\n"
+    short = tmp_path / "short.csv"
+    short.write_text(head + "X,1,4k,1,2,3,4\nY,1,4k,2,3,4\n")  # one cell short
+    with pytest.raises(ValueError, match=r"short\.csv: line 3: 6 cells, the header has 7"):
+        common.load_published([short], rt.METRICS)
+    long = tmp_path / "long.csv"
+    long.write_text(head + "X,1,4k,1,2,3,4,5\n")
+    with pytest.raises(ValueError, match=r"long\.csv: line 2: 8 cells, the header has 7"):
+        common.load_published([long], rt.METRICS)
+    bad = tmp_path / "bad.csv"
+    bad.write_text(head + "X,1,4k,1,2,3,4\nY,1,4k,1,2,n/a,4\n")
+    with pytest.raises(ValueError, match=r"bad\.csv: line 3: QA 'n/a' is not a number"):
+        common.load_published([bad], rt.METRICS)
+    # the NIAH figures' published files
+    cells = tmp_path / "cells.csv"
+    cells.write_text("model,length,depth,score\nA,1000,0,100\nA,1000,50\n")
+    with pytest.raises(ValueError, match=r"cells\.csv: line 3: 3 cells, the header has 4"):
+        niah_figs.load_published(cells)
+    cells.write_text("model,length,depth,score\nA,1000,0,100\nA,1000,50,full\n")
+    with pytest.raises(ValueError, match=r"cells\.csv: line 3: score 'full' is not a number"):
+        niah_figs.load_published(cells)
+    overall = tmp_path / "overall.csv"
+    overall.write_text("figure,model,steps,ntk_lambda,overall\n2a,A,32,1,50\n2b,B,1,40\n")
+    with pytest.raises(ValueError, match=r"overall\.csv: line 3: 4 cells, the header has 5"):
+        niah_figs.load_published(overall)
+    # Figure 1a's
+    ppl = tmp_path / "ppl.csv"
+    ppl.write_text("model,context_tokens,perplexity\nA,64,10.5\nA,128\n")
+    with pytest.raises(ValueError, match=r"ppl\.csv: line 3: 2 cells, the header has 3"):
+        perplexity_fig1a.load_published(ppl)
+    ppl.write_text("model,context_tokens,perplexity\nA,64,10.5\nA,12 8,9\n")
+    with pytest.raises(ValueError, match=r"ppl\.csv: line 3: context_tokens '12 8' is not a"):
+        perplexity_fig1a.load_published(ppl)

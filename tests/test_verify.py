@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -664,3 +665,155 @@ def test_schema_knows_every_setting() -> None:
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
     keys = set(schema["properties"]["verify"]["properties"])
     assert keys == set(verify.DEFAULTS) | {"required"}
+
+
+# ------------------------------------------------------------------ the gate in the workflow
+
+# The rules of the jobs that run a model on a GPU (verify itself aside).
+GPU_RULES = {
+    "perplexity_diffusion",
+    "perplexity_causal",
+    "qk_states",
+    "niah_generate",
+    "ruler_generate",
+    "longbench_generate",
+}
+
+
+def _snakemake(workdir: Path, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """The repository's workflow run in `workdir` (paths in the config are relative to it)."""
+    from repo_copy import SNAKEMAKE, fast_env
+
+    return subprocess.run(
+        [SNAKEMAKE, "-s", str(REPO / "Snakefile"), "--cores", "1", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=fast_env(workdir),
+    )
+
+
+def _planned(output: str) -> list[dict]:
+    """The jobs a dry run prints: rule, inputs and wildcards of each."""
+    jobs = []
+    for block in re.split(r"^(?=(?:local)?rule \w+:$)", output, flags=re.M):
+        head = re.match(r"(?:local)?rule (\w+):$", block, re.M)
+        if head is None:
+            continue
+        fields = dict(re.findall(r"^ {4}(\w+): (.*)$", block, re.M))
+        wildcards = fields.get("wildcards", "")
+        jobs.append(
+            {
+                "rule": head[1],
+                "input": [f for f in fields.get("input", "").split(", ") if f],
+                "wildcards": dict(kv.split("=", 1) for kv in wildcards.split(", ") if kv),
+            }
+        )
+    return jobs
+
+
+def _gpu_targets(study) -> list[str]:
+    """One first output of each GPU rule per benchmark and family of the paper's runs."""
+    from longllada.config import GENERATIVE
+
+    chosen: dict[tuple[str, str], str] = {}
+    for run in study.paper_runs():
+        files = (
+            study.prediction_files(run) if run.benchmark in GENERATIVE else study.result_files(run)
+        )
+        chosen.setdefault((run.benchmark, study.models[run.model].family), files[0])
+    return sorted(chosen.values())
+
+
+@pytest.mark.parametrize("required", ["paper", "off", "all"])
+def test_paper_gpu_jobs_wait_for_their_models_verify(tmp_path: Path, required: str) -> None:
+    """The paper config: every GPU job of a LLaDA or Dream model lists its model's verify.json
+    among its inputs, LLaMA3's do not; `verify.required: []` (the documented switch, here from
+    the command line) or `true` (every family) change exactly that."""
+    from longllada.config import Study
+
+    paper = REPO / "config/paper.yaml"
+    assert yaml.safe_load(paper.read_text())["verify"] == {"required": ["llada", "dream"]}
+    study = Study.from_file(paper)
+    targets = _gpu_targets(study)
+    families = {m.family for m in study.models.values()}
+    args = ["-n", *targets, "--configfile"]
+    if required == "paper":
+        args += [str(paper)]
+        gated = {"llada", "dream"}
+    elif required == "off":
+        args += [str(paper), "--config", "verify={required: []}"]
+        gated = set()
+    else:
+        everything = yaml.safe_load(paper.read_text())
+        everything["verify"] = {"required": True}
+        (tmp_path / "all.yaml").write_text(yaml.safe_dump(everything))
+        args += [str(tmp_path / "all.yaml")]
+        gated = families
+    out = _snakemake(tmp_path, *args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    jobs = _planned(out.stdout + out.stderr)
+
+    gpu_jobs = [j for j in jobs if j["rule"] in GPU_RULES]
+    assert {j["rule"] for j in gpu_jobs} == GPU_RULES  # every GPU rule is in the plan
+    seen = set()
+    for job in gpu_jobs:
+        model = job["wildcards"]["model"]
+        family = study.models[model].family
+        seen.add(family)
+        verified = [f for f in job["input"] if f.endswith("/verify.json")]
+        expected = [f"{study.checkpoint_dir}/{model}/verify.json"] if family in gated else []
+        assert verified == expected, (job, required)
+    assert seen == families
+    verify_jobs = {j["wildcards"]["model"] for j in jobs if j["rule"] == "verify"}
+    assert verify_jobs == {j["wildcards"]["model"] for j in gpu_jobs} & {
+        k for k, m in study.models.items() if m.family in gated
+    }
+
+
+def test_a_verify_string_is_refused(tmp_path: Path) -> None:
+    """`--config verify={required: false}` hands the schema a string: a clear refusal, never a
+    silently gated or ungated run."""
+    out = _snakemake(
+        tmp_path, "-n", "--configfile", str(REPO / "config/paper.yaml"),
+        "--config", "verify={required: false}",
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "verify.required" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_a_failing_verify_stops_the_models_gpu_jobs(tmp_path: Path) -> None:
+    """A real run of the paper's workflow where llada_8b_base's check fails (a tiny checkpoint
+    whose hub code masks the future): the verify job fails and leaves no verify.json, and the
+    NIAH job waiting for it never starts, even with --keep-going."""
+    snapshot = build_demo_checkpoint(
+        "llada", tmp_path / "hub", seed=0, rope_theta=500000.0, **PRESETS["tiny"]["llada"]
+    )
+    add_reference(snapshot, "llada", "causal")
+    work = tmp_path / "work"
+    ckpt = work / "results/checkpoints/llada_8b_base"
+    write_json(ckpt / "download.json", {"snapshot_dir": str(snapshot)})
+    write_json(ckpt / "download.provenance.json", {})
+    # What the NIAH job reads besides the checkpoint, older than nothing it depends on.
+    write_json(work / "results/data/needlebench/manifest.json", {})
+    write_json(work / "results/prompts/niah/len2000.meta.json", {})
+    (work / "results/prompts/niah/len2000.jsonl").write_text("{}\n")
+    config = yaml.safe_load((REPO / "config/paper.yaml").read_text())
+    config["verify"] |= {"python": sys.executable, "timeout_minutes": 5}
+    (work / "config.yaml").write_text(yaml.safe_dump(config))
+    target = "results/niah/llada_8b_base/ntk1_s32_b32/len2000.predictions.jsonl"
+
+    out = _snakemake(work, target, "--keep-going", "--configfile", "config.yaml")
+    text = out.stdout + out.stderr
+    assert out.returncode != 0
+    assert re.search(r"^verify\s+1$", text, re.M) and re.search(r"^niah_generate\s+1$", text, re.M)
+    assert "Error in rule verify" in text
+    assert not (ckpt / "verify.json").exists()
+    assert read_json(ckpt / "verify.failed.json")["passed"] is False
+    log = (work / "logs/verify/llada_8b_base.log").read_text()
+    assert "does not match the checkpoint's hub code" in log
+    assert not (work / target).exists()
+    assert not (work / "logs/niah/llada_8b_base").exists()  # the job never started
+    assert "rule niah_generate:" not in text.split("Error in rule verify", 1)[1]

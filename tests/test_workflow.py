@@ -322,12 +322,13 @@ def test_one_target_asks_only_its_runs(workdir: Path) -> None:
     assert job_counts(out.stdout + out.stderr) == {
         "download": 1,
         "rope_patch": 4,
+        "verify": 1,  # the paper config verifies LLaDA and Dream before their GPU jobs
         "niah_data": 1,
         "niah_prompts": 6,
         "niah_generate": 24,
         "niah_score": 4,
         "figure_niah": 1,
-        "total": 41,
+        "total": 42,
     }
 
 

@@ -2,9 +2,9 @@
 pinned zip archive, or checked in a local directory, and recorded in a deterministic manifest.
 
 The NIAH, RULER and LongBench stages each read a few data files (NIAH: `needles.jsonl` and
-`en_un_asr.jsonl` of the hub dataset `opencompass/needlebench`). One rule on the submit host
-fetches them once; every later job reads the manifest, which names the directory holding the files
-and the size and sha256 of each:
+`en_un_asr.jsonl`, from OpenCompass's `needlebench.zip` or the hub dataset
+`opencompass/needlebench`). One rule on the submit host fetches them once; every later job reads
+the manifest, which names the directory holding the files and the size and sha256 of each:
 
     {"source": {"hub_id": ..., "revision": <as requested>, "commit": <40-hex sha>}
                or {"archive": <url>, "md5": ..., "sha256": <of the archive>}
@@ -270,11 +270,13 @@ def fetch_archive_files(
     data_key: str | None = None,
     timeout: float = 120,
 ) -> dict[str, Any]:
-    """Download the zip archive at `url` (e.g. OpenCompass's own `ruler.zip`), check it against
-    the pinned `md5` (OpenCompass pins archives by md5) and/or `sha256`, extract `files` (found by
-    their base name anywhere in the archive, exactly once each) into `out_dir`, and return their
-    manifest. An `out_dir` that already holds the files of this very archive (its record
-    `.archive.json` and the files' sha256 agree) is not downloaded again."""
+    """Download the zip archive at `url` (OpenCompass's own `needlebench.zip`, `ruler.zip`,
+    `Longbench.zip`), check it against the pinned `md5` (OpenCompass pins archives by md5) and/or
+    `sha256`, extract `files` (found by their base name anywhere in the archive, exactly once
+    each: OpenCompass's zips hold them under a top folder, e.g. `needlebench/needles.jsonl`)
+    into `out_dir`, and return their manifest. An `out_dir` that already holds the files of this
+    very archive (its record `.archive.json` and the files' sha256 agree) is not downloaded
+    again."""
     names = _check_names(files)
     if not (md5 or sha256):
         raise DataError(f"archive {url}: pin it with md5 or sha256 (data.{data_key or '...'}).")
@@ -308,9 +310,10 @@ def fetch_archive_files(
         }
         for algo in ("md5", "sha256"):
             if pinned[algo] and got[algo] != pinned[algo].lower():
+                where = f" in data.{data_key}" if data_key else ""
                 raise DataError(
-                    f"{url}: {algo} {got[algo]} is not the pinned {pinned[algo]} (a changed or "
-                    "corrupt archive; nothing was extracted)."
+                    f"{url}: {algo} {got[algo]} is not the pinned {pinned[algo]}{where} (a "
+                    "changed or corrupt archive; nothing was extracted)."
                 )
         try:
             with zipfile.ZipFile(archive) as zf:

@@ -14,8 +14,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from longllada import demo, fingerprints, hub, provenance, rope
-from longllada.config import ConfigError, Model
+from longllada import fingerprints, hub, provenance, rope
+from longllada.config import ConfigError, Model, Study
 from longllada.files import canonical, digest, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 def build_demo(model: Model, out_dir: str | Path) -> Path:
     """Build the tiny checkpoint a demo model entry asks for, sized by its preset."""
+    from longllada import demo  # torch: not loaded where the workflow only plans (models.smk)
+
     family = "llama" if model.family == "ar" else model.family
     sizes = dict(demo.PRESETS[model.demo["preset"]][family])
     if sizes["hidden"] // sizes["heads"] != model.head_dim:
@@ -139,6 +141,42 @@ def _check_declared_rope(model: Model, snapshot_dir: Path) -> None:
             f"head_dim={model.head_dim}, but {snapshot_dir / 'config.json'} has "
             f"rope_theta={theta:g}, head_dim={head_dim}"
         )
+
+
+def patch_scaling(study: Study, model: str, ntk: str | float) -> rope.NtkScaling:
+    """The scaling the rope_patch rule writes for `results/checkpoints/<model>/ntk<λ>/`: only a
+    λ that a run of the config uses (ConfigError naming the file asked for and the λ values
+    the config has for that model)."""
+    asked = f"{study.checkpoint_dir}/{model}/ntk{ntk}/rope_patch.json"
+    if model not in study.models:
+        raise ConfigError(
+            f"{asked}: no model {model!r} in the config (its models: {', '.join(study.models)})"
+        )
+    try:
+        lam = float(ntk)
+    except ValueError:
+        raise ConfigError(f"{asked}: λ {ntk!r} is not a number") from None
+    scaling = study.patches.get((model, lam))
+    if scaling is not None:
+        return scaling
+    have = sorted(x for m, x in study.patches if m == model)
+    listed = ", ".join(rope.format_lambda(x) for x in have) if have else "none"
+    if lam == 1:
+        raise ConfigError(
+            f"{asked}: λ 1 is the original checkpoint, not a RoPE patch: ask for "
+            f"{study.checkpoint(model)} (RoPE patches of {model}: λ {listed})"
+        )
+    raise ConfigError(
+        f"{asked}: λ {rope.format_lambda(lam)} is no run of {model} in the config; its RoPE "
+        f"patches: λ {listed} (add a run at this λ to a target to patch it)"
+    )
+
+
+def patch_input(study: Study, model: str, ntk: str | float) -> str:
+    """The rope_patch rule's input, the model's manifest, once the λ asked for is checked
+    (:func:`patch_scaling`): before any params function of the rule looks it up."""
+    patch_scaling(study, model, ntk)
+    return study.checkpoint(model)
 
 
 def patch(scaling: rope.NtkScaling, manifest_path: str | Path, record_path: str | Path) -> dict:

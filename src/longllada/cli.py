@@ -117,12 +117,28 @@ def cmd_compare(args: argparse.Namespace) -> int:
     tolerances = verdicts.Tolerances.from_config(study.config if study else {})
     kinds = {t.name: t.kind for t in study.targets.values()} if study else {}
     found = sorted(figures.glob("*.comparison.csv"))
-    if study:  # the config's order; files of targets it does not know come after
-        order = {name: i for i, name in enumerate(kinds)}
-        found.sort(key=lambda p: (order.get(_target_of(p), len(order)), p.name))
     if not found:
         print(f"longllada compare: no *.comparison.csv in {figures}", file=sys.stderr)
         return 2
+    if study:
+        # Every paper target with a comparison file is expected: one not built yet is listed
+        # as such (and fails --strict), never left out. The config's order; files of targets
+        # it does not know come after.
+        have = {p.name for p in found}
+        found += [
+            figures / f"{t.name}.comparison.csv"
+            for t in study.paper_targets()
+            if f"paper_figures/{t.name}.comparison.csv" in t.outputs
+            and f"{t.name}.comparison.csv" not in have
+        ]
+        order = {name: i for i, name in enumerate(kinds)}
+        found.sort(key=lambda p: (order.get(_target_of(p), len(order)), p.name))
+    else:
+        print(
+            f"longllada compare: only the {len(found)} target(s) with a comparison file in "
+            f"{figures} are listed; pass --config to list the targets not built yet",
+            file=sys.stderr,
+        )
     results = []
     for path in found:
         name = _target_of(path)
@@ -177,7 +193,8 @@ def parser() -> argparse.ArgumentParser:
     cmp.add_argument(
         "--strict",
         action="store_true",
-        help="exit 1 when a cell is outside its tolerance or a comparison file is unreadable",
+        help="exit 1 when a cell is outside its tolerance, a comparison file is unreadable, "
+        "or (with --config) a target of the paper has no comparison file yet",
     )
     cmp.set_defaults(func=cmd_compare)
     return p

@@ -99,6 +99,9 @@ class Model:
     rope_theta: float
     head_dim: int
     dtype: str
+    # The attention kernel: auto (the paper's: flash-attn for LLaDA where it can run, SDPA for
+    # Dream and LLaMA3), sdpa, or flash (a job stops before reading weights where it cannot run).
+    attn_impl: str = "auto"
     hub_id: str | None = None
     revision: str | None = None
     gated: bool = False
@@ -160,6 +163,19 @@ class Target:
         if self.kind == "perplexity_curve":  # the curves' numbers beside the paper's
             return [f"paper_figures/{self.name}.{ext}" for ext in PPL_FIGURE_FILES]
         return [f"paper_figures/{self.name}.{ext}" for ext in FIGURE_FILES]
+
+
+def uses_rng(run: Run) -> bool:
+    """Whether a run's sampler draws random numbers: Dream at T > 0 (the paper's 0.2) or with
+    the `origin` algorithm, LLaDA only at T > 0 or with random remasking, LLaMA (greedy) never.
+    As `stages.generation.decoding_for` decides it (tested to agree). Such a run's shards of one
+    prompts file are chained (`Study.previous_shard`)."""
+    sampler = dict(run.sampler)
+    if run.family == "dream":
+        return sampler.get("temperature", 0.2) > 0 or sampler.get("alg") == "origin"
+    if run.family == "llada":
+        return sampler.get("temperature", 0.0) > 0 or sampler.get("remasking") == "random"
+    return False
 
 
 def generation_record(predictions: str | Path) -> str:
@@ -498,6 +514,31 @@ class Study:
             for unit in self.units(run.benchmark, run.model)
             for first, stop in budget.shards(self, run, unit)
         ]
+
+    def previous_shard(self, run: Run, unit: str) -> str | None:
+        """The predictions file of the shard before `unit` (4k_vt.samples50-100) when the run
+        draws random numbers (`uses_rng`: Dream): its shards continue one random stream, each
+        from the state the one before ended with, as the official unsharded tasks did. None for
+        a first shard, an unsharded job and a run without random numbers (independent shards).
+        A range that is not one of the run's shards: ConfigError."""
+        if run.benchmark not in SHARDED or not uses_rng(run):
+            return None
+        from longllada import budget  # it imports this module
+
+        base, _, span = unit.partition(".samples")
+        ranges = budget.shards(self, run, base)
+        here = tuple(int(x) for x in span.split("-")) if span else ranges[0]
+        if here not in ranges:
+            layout = ", ".join(f"{a}-{b}" for a, b in ranges)
+            raise ConfigError(
+                f"{run.directory}/{unit}: samples {here[0]}-{here[1]} are not one of the shards "
+                f"of {base} ({layout}); the shards of a run that draws random numbers are chained"
+            )
+        k = ranges.index(here)
+        if k == 0:
+            return None
+        first, stop = ranges[k - 1]
+        return f"{run.directory}/{base}.samples{first}-{stop}.predictions.jsonl"
 
     def generation_records(self, run: Run) -> list[str]:
         """The provenance file each generation job writes beside its predictions."""

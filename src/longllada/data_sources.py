@@ -5,9 +5,9 @@ Four forms of `data.needlebench`, `data.ruler` and `data.longbench`:
 - a string: a local directory that holds the files (checked, never written);
 - `{hub_id, revision[, dir]}`: a hub dataset, fetched at `revision` into `dir` (default
   `resources/data/<data key>`) on the submit host; the manifest records the commit;
-- `{archive, md5 and/or sha256[, dir]}`: a pinned zip archive (OpenCompass's own `ruler.zip`,
-  `Longbench.zip`; files found by base name),
-  downloaded on the submit host, checked, and the files extracted into `dir`;
+- `{archive, md5 and/or sha256[, dir]}`: a pinned zip archive (OpenCompass's own
+  `needlebench.zip`, `ruler.zip`, `Longbench.zip`, as the paper config uses; files found by base
+  name), downloaded on the submit host, checked, and the files extracted into `dir`;
 - `{demo: paul_graham_essays}`: files the project generates in the same formats, the haystack
   from real English prose (`longllada.prose`), for the demo and the tests.
 

@@ -23,7 +23,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,11 +57,17 @@ def lock_path(output: str | Path) -> Path:
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict[str, Any]]:
+    for _line, row in read_jsonl_lines(path):
+        yield row
+
+
+def read_jsonl_lines(path: str | Path) -> Iterator[tuple[int, Any]]:
+    """(line number, value) of every non-blank line: for messages that name the line."""
     with open(path) as f:
         for n, line in enumerate(f, 1):
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    yield n, json.loads(line)
                 except json.JSONDecodeError as e:
                     raise ValueError(f"{path}:{n}: not a JSON line ({e.msg})") from None
 
@@ -188,7 +194,7 @@ class JsonlCheckpoint:
         valid_bytes = 0
         header: dict[str, Any] | None = None
         with open(self.partial, "rb") as f:
-            for raw in f:
+            for line, raw in enumerate(f, 1):
                 # A kill can cut the last line short: keep every complete line, drop the rest.
                 if not raw.endswith(b"\n"):
                     break
@@ -197,9 +203,15 @@ class JsonlCheckpoint:
                 except json.JSONDecodeError:
                     break
                 valid_bytes += len(raw)
-                if SETTINGS_KEY in row:
+                if isinstance(row, dict) and SETTINGS_KEY in row:
                     header = row[SETTINGS_KEY]
                     continue
+                if not isinstance(row, dict) or self.key not in row:
+                    raise RuntimeError(
+                        f"{self.partial}:{line}: a row without {self.key!r} (a partial file "
+                        "holds its header, then one object per finished sample); move the file "
+                        "away to start this job over"
+                    )
                 self.done[row[self.key]] = row
         if valid_bytes and header != self.settings:
             # Same name, other header: a hash collision or a hand-edited file. Never mix.
@@ -350,21 +362,88 @@ def join_shards(
     joined = []
     for unit, prompts_path in prompt_files.items():
         wanted = select_samples(list(read_jsonl(prompts_path)), limit, None)
-        answers: dict[Any, dict[str, Any]] = {}
-        for path in shards.get(unit, []):
-            for row in read_jsonl(path):
-                if row["id"] in answers:
-                    raise ValueError(f"{path}: {row['id']} is answered by two shards")
-                answers[row["id"]] = row
-        ids = {r["id"] for r in wanted}
-        missing = [r["id"] for r in wanted if r["id"] not in answers]
-        unknown = [i for i in answers if i not in ids]
-        if missing or unknown:
-            raise ValueError(
-                f"the predictions of {unit} ({', '.join(str(p) for p in shards.get(unit, []))}) "
-                f"do not match {prompts_path} (sample limit {limit}): {len(missing)} prompt(s) "
-                f"without an answer (e.g. {missing[:3]}), {len(unknown)} answer(s) to no "
-                f"selected prompt (e.g. {unknown[:3]}); delete them to regenerate"
-            )
+        answers = read_answers(
+            [r["id"] for r in wanted], shards.get(unit, []), prompts_path, limit, unit
+        )
         joined.extend((unit, prompt, answers[prompt["id"]]) for prompt in wanted)
     return joined
+
+
+JSON_KINDS = (
+    (bool, "a boolean"),
+    (int | float, "a number"),
+    (list, "an array"),
+    (dict, "an object"),
+)
+
+
+def prediction_problem(row: Mapping[str, Any]) -> str | None:
+    """What is wrong with a predictions row's `prediction` (None: it is a string)."""
+    if "prediction" not in row:
+        return "no 'prediction'"
+    value = row["prediction"]
+    if isinstance(value, str):
+        return None
+    kind = next((k for t, k in JSON_KINDS if isinstance(value, t)), type(value).__name__)
+    kind = "null" if value is None else kind
+    shown = "" if value is None else f" ({json.dumps(value)[:80]})"
+    return f"the prediction is {kind}{shown}, not a string"
+
+
+def read_answers(
+    wanted: Sequence[Any],
+    prediction_files: Sequence[str | Path],
+    prompts_file: str | Path,
+    limit: int | None,
+    unit: str | None = None,
+    key: str = "id",
+) -> dict[Any, dict[str, Any]]:
+    """The answers (id -> predictions row) of `prediction_files` to the `wanted` sample ids of
+    `prompts_file`: the one check by which every score rule joins predictions to prompts.
+
+    Refused, the message naming the files, lines and ids at fault: a row that is no object or
+    has no `key`, a sample answered twice (in one file, or by two shards), a `prediction` that
+    is not a string (it would reach OpenCompass's scorer), a wanted sample without an answer,
+    an answer to a sample not wanted (another sample limit, another prompts file)."""
+    files = [Path(p) for p in prediction_files]
+    answers: dict[Any, dict[str, Any]] = {}
+    where: dict[Any, tuple[Path, int]] = {}
+    problems: list[str] = []
+    for path in files:
+        for line, row in read_jsonl_lines(path):
+            if not isinstance(row, dict) or not isinstance(row.get(key), str | int):
+                problems.append(f"{path}:{line}: a row without {key!r} (a string or integer)")
+                continue
+            sample = row[key]
+            if sample in where:
+                first, first_line = where[sample]
+                problems.append(
+                    f"{path}: sample {sample} appears twice (lines {first_line} and {line})"
+                    if first == path
+                    else f"{sample} is answered by two shards ({first}:{first_line} and "
+                    f"{path}:{line})"
+                )
+                continue
+            wrong = prediction_problem(row)
+            if wrong:
+                problems.append(f"{path}:{line}: sample {sample}: {wrong}")
+            answers[sample] = row
+            where[sample] = (path, line)
+    if problems:
+        more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
+        raise ValueError(
+            "; ".join(problems[:5]) + more + "; delete the predictions file(s) to regenerate"
+        )
+    selected = set(wanted)
+    missing = [i for i in wanted if i not in answers]
+    unknown = [i for i in answers if i not in selected]
+    if missing or unknown:
+        named = ", ".join(str(p) for p in files)
+        what = f"the predictions of {unit} ({named})" if unit else named
+        raise ValueError(
+            f"{what} do{'es' if not unit and len(files) == 1 else ''} not match {prompts_file} "
+            f"(sample limit {limit}): {len(missing)} prompt(s) without an answer "
+            f"(e.g. {missing[:3]}), {len(unknown)} answer(s) to no selected prompt "
+            f"(e.g. {unknown[:3]}); delete the predictions file(s) to regenerate"
+        )
+    return answers

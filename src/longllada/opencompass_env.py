@@ -25,6 +25,7 @@ from typing import Any
 
 from longllada.child_env import clean_env
 from longllada.files import sha256_file
+from longllada.jobs import prediction_problem
 
 DEFAULT_PYTHON = ".venv-opencompass/bin/python"
 CL100K_URL = "https://openaipublic.blob.core.windows.net/encodings/cl100k_base.tiktoken"
@@ -168,6 +169,10 @@ def score_rows(
     import tempfile
 
     ids = [r["id"] for r in rows]
+    for r in rows:  # OpenCompass's scorers would fail on it deep inside, naming no sample
+        wrong = prediction_problem(r) if "prediction" in keys else None
+        if wrong:
+            raise ValueError(f"{what} scoring: sample {r['id']}: {wrong}")
     with tempfile.TemporaryDirectory(prefix="oc_score_") as tmp:
         src, dst = Path(tmp) / "in.jsonl", Path(tmp) / "out.jsonl"
         with open(src, "w", encoding="utf-8") as f:

@@ -109,7 +109,9 @@ def record(
 ) -> dict[str, Any]:
     """The provenance block of a result file.
 
-    model: id, hub revision asked and commit resolved; rope: theta before/after and λ;
+    model: id, hub revision asked and commit resolved, and for a GPU job the attention kernel
+    that ran (`model.attention`: impl, requested, paper, reason, flash-attn version; see
+    `longllada.models.loading.resolve_attention`); rope: theta before/after and λ;
     settings: sampler / benchmark settings of the run.
     """
     rec: dict[str, Any] = {

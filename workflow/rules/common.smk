@@ -97,12 +97,17 @@ def ppl_document():
 
 
 def verified_of(benchmark):
-    """Input function: the model's verify.json when the config makes it a precondition."""
+    """Input function: the model's passing verify.json when config `verify.required` is true or
+    lists the model's family (the paper's: [llada, dream]). Marked ancient: a job waits for
+    it, but a verify.json rewritten later (a new check) does not rerun finished GPU jobs.
+    """
+    required = config.get("verify", {}).get("required", False)
 
     def inputs(w):
-        if not config.get("verify", {}).get("required", False):
-            return []
-        return [f"{CKPT}/{w.model}/verify.json"]
+        family = study.models[w.model].family
+        if required is True or (isinstance(required, list) and family in required):
+            return [ancient(f"{CKPT}/{w.model}/verify.json")]
+        return []
 
     return inputs
 
@@ -146,3 +151,27 @@ def sample_range_of(benchmark):
         return [int(w.first), int(w.stop)]
 
     return sample_range
+
+
+def shard_of(item):
+    """The shard a generation job's wildcards name: <context>_<task or subset>.samples<a>-<b>."""
+    return lambda w: f"{w.context}_{getattr(w, item)}.samples{w.first}-{w.stop}"
+
+
+def previous_shard_of(benchmark, unit_of):
+    """Input/params function: the predictions of the shard before this one when the run draws
+    random numbers (Dream: its shards continue one random stream, `Study.previous_shard`);
+    none for a first shard, an unsharded job, LLaDA and LLaMA."""
+
+    def previous(w):
+        run = study.run_for(benchmark, w.model, w.setting)
+        found = study.previous_shard(run, unit_of(w))
+        return [found] if found else []
+
+    return previous
+
+
+def continue_from_of(benchmark, unit_of):
+    """Params function: that file (or None), the job's `continue_from`."""
+    previous = previous_shard_of(benchmark, unit_of)
+    return lambda w: (previous(w) or [None])[0]

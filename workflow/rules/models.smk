@@ -1,5 +1,7 @@
 # Checkpoints: hub download (or a local / tiny demo checkpoint), then RoPE-patched views of it.
 
+from longllada.checkpoints import patch_input, patch_scaling
+
 
 rule demo_checkpoint:
     output:
@@ -36,9 +38,11 @@ rule download:
         "../../scripts/download.py"
 
 
+# The input function checks λ first: one that no run of the config uses is named, with the
+# λ values the config has for that model.
 rule rope_patch:
     input:
-        f"{CKPT}/{{model}}/download.json",
+        lambda w: patch_input(study, w.model, w.ntk),
     output:
         record=f"{CKPT}/{{model}}/ntk{{ntk}}/rope_patch.json",
         provenance=f"{CKPT}/{{model}}/ntk{{ntk}}/rope_patch.provenance.json",
@@ -48,7 +52,7 @@ rule rope_patch:
     conda:
         "../../envs/longllada.yaml"
     params:
-        scaling=lambda w: study.patches[(w.model, float(w.ntk))],
+        scaling=lambda w: patch_scaling(study, w.model, w.ntk),
         depends_on=depends_on("rope_patch"),
     script:
         "../../scripts/rope_patch.py"

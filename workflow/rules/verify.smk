@@ -1,6 +1,7 @@
 # Equivalence check: our LLaDA / Dream / LLaMA class against the checkpoint's own hub code, run in
 # the separate hub-code environment (transformers 4.46.3, config verify.python). With config
-# verify.required, every GPU job of a model waits for its passing verify.json (verified_of).
+# verify.required (true, or the families it gates: the paper's [llada, dream]), every GPU job of
+# such a model waits for its passing verify.json (verified_of); a failing check leaves none.
 from longllada.verify import settings as verify_settings
 
 VERIFY = verify_settings(config.get("verify"))

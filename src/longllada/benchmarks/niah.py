@@ -18,7 +18,7 @@ from typing import Any
 
 from longllada import files, opencompass_env
 from longllada.files import sha256_file, write_json
-from longllada.jobs import read_jsonl, select_samples
+from longllada.jobs import read_answers, read_jsonl, select_samples
 
 SCORER = Path(__file__).resolve().parents[1] / "oc_side" / "niah_score.py"
 PROMPTER = Path(__file__).resolve().parents[1] / "oc_side" / "niah_prompts.py"
@@ -183,8 +183,8 @@ def score_run(
     """The score rule: every length of one run, scored in one OpenCompass process.
 
     `run_info`: model, setting, family, ntk_lambda, sampler, sample_limit. A predictions file
-    must hold exactly the prompts its job selects (the same sample limit), else the message
-    names the file and the ids at fault.
+    must answer exactly the prompts its job selects (the same sample limit), each once and with
+    a string (`jobs.read_answers`), else the message names the file and the ids at fault.
     """
     prompt_files, prediction_files = list(prompt_files), list(prediction_files)
     if len(prompt_files) != len(prediction_files):
@@ -196,17 +196,7 @@ def score_run(
         prompts = list(read_jsonl(prompts_path))
         n_full += len(prompts)
         wanted = [r["id"] for r in select_samples(prompts, limit, SPREAD_BY)]
-        predictions = {r["id"]: r for r in read_jsonl(pred_path)}
-        selected = set(wanted)
-        unknown = [i for i in predictions if i not in selected]
-        missing = [i for i in wanted if i not in predictions]
-        if unknown or missing:
-            raise ValueError(
-                f"{pred_path} does not match {prompts_path} (sample limit {limit}): "
-                f"{len(missing)} prompt(s) without an answer (e.g. {missing[:3]}), "
-                f"{len(unknown)} answer(s) to no selected prompt (e.g. {unknown[:3]}); "
-                "delete the predictions file to regenerate it"
-            )
+        predictions = read_answers(wanted, [pred_path], prompts_path, limit)
         by_id = {r["id"]: r for r in prompts}
         for i in wanted:
             prompt, pred = by_id[i], predictions[i]

@@ -56,6 +56,7 @@ from longllada.config import Target
 from longllada.figures import style
 from longllada.figures.style import plt
 from longllada.rope import format_lambda
+from longllada.tables.common import read_published_csv
 
 KINDS = ("niah_heatmaps", "niah_by_length")
 FIGURE_COLUMNS = [
@@ -285,10 +286,13 @@ def load_panels(
 def load_published(path: str | Path) -> tuple[str, pd.DataFrame]:
     """("overall" | "cells", table): which published file this is, told by its columns."""
     path = Path(path)
-    try:
-        df = pd.read_csv(path, dtype={"figure": str, "model": str})
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
-        raise ValueError(f"{path}: cannot read published NIAH numbers ({e})") from None
+    header, rows = read_published_csv(
+        path,
+        numbers=("steps", "ntk_lambda", "overall", "length", "depth", "score"),
+        filled=("overall", "length", "depth", "score"),
+        what="published NIAH numbers",
+    )
+    df = pd.DataFrame([row for _line, row in rows], columns=header)
     columns = set(df.columns)
     if columns >= OVERALL_COLUMNS:
         if df["figure"].duplicated().any():

@@ -27,7 +27,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 from longllada.config import Model, Target
 from longllada.figures import style
 from longllada.figures.style import plt
-from longllada.tables.common import label_family, write_csv
+from longllada.tables.common import label_family, read_published_csv, write_csv
 
 X_TICKS = [0, 4000, 8000, 12000, 16000]
 COMPARISON_COLUMNS = [
@@ -122,12 +122,13 @@ def plot_figure1a(
 
 
 def load_published(csv_path: str | Path) -> pd.DataFrame:
-    """The paper's curves: ``config/published/figure1a_perplexity.csv``."""
-    df = pd.read_csv(csv_path)
-    missing = {"model", "context_tokens", "perplexity"} - set(df.columns)
-    if missing:
-        raise ValueError(f"{csv_path} lacks columns {sorted(missing)}")
-    return df
+    """The paper's curves: ``config/published/figure1a_perplexity.csv`` (read as the tables'
+    published files are: every row complete, every number a number, file and line named)."""
+    columns = ("model", "context_tokens", "perplexity")
+    header, rows = read_published_csv(
+        csv_path, required=columns, numbers=columns[1:], filled=columns[1:]
+    )
+    return pd.DataFrame([row for _line, row in rows], columns=header)
 
 
 def published_model_for(model: Model, ntk_lambda: float, published_models: list[str]) -> tuple:

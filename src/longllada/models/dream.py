@@ -3,7 +3,8 @@
 Module and parameter names match the hub checkpoint (`model.layers.{i}.self_attn.q_proj...`).
 Numerics follow the hub code (MODELS.md): RMSNorm in fp32, RoPE cos/sin computed in fp32 but the
 rotation done in the model dtype (unlike LLaDA), attention without any mask, logits in the model
-dtype. Attention kernel choice and logits row selection are shared with LLaDA.
+dtype. Attention kernel choice and logits row selection are shared with LLaDA; the paper's Dream
+ran SDPA (its hub code ignores `flash_attention`), so load_model's "auto" picks SDPA for Dream.
 """
 
 from __future__ import annotations
@@ -241,7 +242,7 @@ class DreamModel(nn.Module):
 
     family = "dream"
 
-    def __init__(self, config: DreamConfig, attn_impl: str = "auto") -> None:
+    def __init__(self, config: DreamConfig, attn_impl: str = "sdpa") -> None:
         super().__init__()
         check_attn_impl(attn_impl)
         self.config = config

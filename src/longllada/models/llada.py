@@ -16,14 +16,10 @@ from torch import nn
 
 from longllada.models.loading import CheckpointError, UnsupportedConfigError
 
-try:  # optional: the Dao-AILab kernels, on CUDA machines only
-    from flash_attn import flash_attn_func as _flash_attn_func
-except ImportError:  # pragma: no cover - depends on the machine
-    _flash_attn_func = None
-
 # The hub's generate.py hard-codes this id; older LLaDA configs do not carry mask_token_id.
 DEFAULT_MASK_TOKEN_ID = 126336
-ATTN_IMPLS = ("auto", "sdpa", "flash")
+# The attention kernels the model classes run; load_model turns the config's "auto" into one.
+ATTN_IMPLS = ("sdpa", "flash")
 
 # config.json flags this class does not implement, with the only value it accepts. A key absent
 # from config.json takes the hub code's default, which is the accepted value for all of them.
@@ -50,7 +46,8 @@ _REQUIRED_VALUES: dict[str, Any] = {
     "rope_scaling": None,
 }
 # Left alone on purpose: the dropouts (attention_dropout, residual_dropout, embedding_dropout:
-# inactive in eval mode), flash_attention (a kernel choice, same numerics), alibi_bias_max and
+# inactive in eval mode), flash_attention (a kernel choice: the config's attn_impl makes it; the
+# numbers differ by rounding only), alibi_bias_max and
 # attention_layer_norm_with_affine (only used with alibi / attention_layer_norm, refused above),
 # init_*, precision, use_cache, max_sequence_length (training or cache settings).
 
@@ -194,16 +191,16 @@ class RotaryEmbedding(nn.Module):
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: str) -> torch.Tensor:
     """Bidirectional attention, [B, H, L, D] in and out, scale 1/sqrt(D), never a mask.
 
+    impl "sdpa": torch's scaled_dot_product_attention. impl "flash": flash-attn's
+    flash_attn_func(causal=False), what LLaDA's hub code ran in the paper (fp16/bf16 on CUDA;
+    load_model checks that before it reads any weight).
     k and v may have fewer heads than q (GQA): query head h reads kv head h // (H / H_kv).
     """
-    use_flash = impl == "flash" or (impl == "auto" and _flash_usable(q))
-    if use_flash:
-        if not _flash_usable(q):
-            raise ValueError("attn_impl='flash' needs flash_attn and fp16/bf16 tensors on CUDA")
-        # flash_attn wants [B, L, H, D] and handles GQA itself.
-        out = _flash_attn_func(
-            q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), causal=False
-        )
+    if impl == "flash":
+        from flash_attn import flash_attn_func  # optional package, imported only when used
+
+        # flash-attn wants [B, L, H, D] and handles GQA itself.
+        out = flash_attn_func(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2), causal=False)
         return out.transpose(1, 2)
     n_rep = q.shape[1] // k.shape[1]
     if n_rep > 1:
@@ -214,15 +211,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, impl: str) -> t
 
 
 def check_attn_impl(attn_impl: str) -> None:
-    """Refuse an unknown backend, or 'flash' where flash_attn is not installed, at build time."""
+    """Refuse a kernel the model classes do not have ("auto" is resolved by load_model)."""
     if attn_impl not in ATTN_IMPLS:
         raise ValueError(f"attn_impl must be one of {ATTN_IMPLS}, got {attn_impl!r}")
-    if attn_impl == "flash" and _flash_attn_func is None:
-        raise ImportError("attn_impl='flash' but the flash_attn package is not installed")
-
-
-def _flash_usable(t: torch.Tensor) -> bool:
-    return _flash_attn_func is not None and t.is_cuda and t.dtype in (torch.float16, torch.bfloat16)
 
 
 # ------------------------------------------------------------------------------------- model
@@ -279,7 +270,7 @@ class LLaDAModelLM(nn.Module):
 
     family = "llada"
 
-    def __init__(self, config: LLaDAConfig, attn_impl: str = "auto") -> None:
+    def __init__(self, config: LLaDAConfig, attn_impl: str = "sdpa") -> None:
         super().__init__()
         check_attn_impl(attn_impl)
         self.config = config

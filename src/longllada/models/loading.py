@@ -6,11 +6,17 @@ place: an 8B model never exists twice in memory, and no hub code is ever run. Ev
 and shape is checked against the module before any data is read, so a wrong or incomplete
 checkpoint fails in seconds with the names at fault. LLaMA (the autoregressive baseline) goes
 through transformers, whose LlamaForCausalLM is the reference implementation.
+
+The attention kernel is chosen here too (`resolve_attention`), before any weight is read, and the
+loaded model carries what was chosen as `model.attention_record` for the result's provenance.
 """
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +25,19 @@ from safetensors import SafetensorError, safe_open
 from torch import nn
 
 __all__ = [
+    "ATTN_CHOICES",
     "FAMILIES",
+    "AttentionUnavailableError",
     "CheckpointError",
     "UnsupportedConfigError",
     "load_model",
     "load_tokenizer",
     "model_type_problem",
+    "paper_attention",
+    "resolve_attention",
 ]
+
+log = logging.getLogger(__name__)
 
 FAMILIES = ("llada", "dream", "ar")
 SINGLE_WEIGHTS = "model.safetensors"
@@ -41,6 +53,12 @@ _READ_ERRORS = (SafetensorError, OSError, RuntimeError, ValueError)
 # Files AutoTokenizer reads as JSON, checked one by one when loading the tokenizer fails.
 _TOKENIZER_JSON = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
 
+# A model's `attn_impl:` in the config. "auto" runs what the paper's runs ran, where it can.
+ATTN_CHOICES = ("auto", "sdpa", "flash")
+# transformers' names of our kernels (LLaMA3 runs on transformers' own attention).
+_HF_ATTENTION = {"sdpa": "sdpa", "flash": "flash_attention_2"}
+_KERNEL_NAMES = {"sdpa": "torch SDPA", "flash": "flash-attn"}
+
 
 class CheckpointError(ValueError):
     """A checkpoint does not match the model: missing, unexpected or misshapen tensors, or a
@@ -51,31 +69,49 @@ class UnsupportedConfigError(CheckpointError):
     """config.json asks for a setting our implementation does not have (the key is named)."""
 
 
+class AttentionUnavailableError(RuntimeError):
+    """`attn_impl: flash` where flash-attn cannot run: not installed, no CUDA device, or fp32."""
+
+
 def load_model(
     model_dir: str | Path,
     family: str,
     dtype: str | torch.dtype = "float32",
     device: str | torch.device = "cpu",
     attn_impl: str = "auto",
+    key: str | None = None,
+    benchmark: str | None = None,
 ) -> nn.Module:
     """Load the checkpoint in `model_dir` as `family` ("llada", "dream" or "ar"), in eval mode
     with gradients off.
 
     rope_theta is read from config.json here, so NTK scaling must have patched the file before.
-    attn_impl ("auto" | "sdpa" | "flash") applies to llada/dream; "ar" always uses transformers'
-    SDPA. Raises CheckpointError (or its subclass UnsupportedConfigError) naming what is wrong.
+    attn_impl ("auto" | "sdpa" | "flash"): the attention kernel, see `resolve_attention`; what
+    runs is in the returned model's `attention_record`. `key`: the model's key in the config,
+    named in messages; `benchmark`: the run's, when known (it decides what "auto" means).
+    Raises AttentionUnavailableError for a "flash" that cannot run here, before anything is
+    read, and CheckpointError (or its subclass UnsupportedConfigError) naming what is wrong
+    with the checkpoint.
     """
     model_dir = Path(model_dir)
     torch_dtype = _as_dtype(dtype)
     device = torch.device(device)
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
+    attention = resolve_attention(family, attn_impl, torch_dtype, device, key, benchmark)
     cfg = _read_config(model_dir)
     problem = model_type_problem(cfg, family)
     if problem:
         raise CheckpointError(f"{model_dir / 'config.json'} {problem}")
     if family == "ar":
-        return _load_ar(model_dir, torch_dtype, device)
+        ar_model = _load_ar(model_dir, torch_dtype, device, _HF_ATTENTION[attention["impl"]])
+        # Name what transformers actually set up, not only what was asked of it.
+        ran = getattr(ar_model.config, "_attn_implementation", None)
+        ours = {hf: name for name, hf in _HF_ATTENTION.items()}
+        attention["impl"] = ours.get(ran, ran or attention["impl"])
+        attention["transformers"] = ran
+        ar_model.attention_record = attention
+        return ar_model
 
     # Imported here: the model files import the error classes from this module.
     from longllada.models.dream import DreamConfig, DreamModel
@@ -83,17 +119,119 @@ def load_model(
 
     # Built on the meta device: parameters get shapes but no memory until the checkpoint fills
     # them in.
+    impl = attention["impl"]
     with torch.device("meta"):
         if family == "llada":
-            model: nn.Module = LLaDAModelLM(LLaDAConfig.from_hub(cfg), attn_impl=attn_impl)
+            model: nn.Module = LLaDAModelLM(LLaDAConfig.from_hub(cfg), attn_impl=impl)
         else:
-            model = DreamModel(DreamConfig.from_hub(cfg), attn_impl=attn_impl)
+            model = DreamModel(DreamConfig.from_hub(cfg), attn_impl=impl)
     _load_weights(model, model_dir, torch_dtype, device)
     # The RoPE inv_freq buffers are not in the checkpoint: compute them for real now.
     for module in model.modules():
         if hasattr(module, "reset_buffers"):
             module.reset_buffers(device)
+    model.attention_record = attention
     return model.eval().requires_grad_(False)
+
+
+def paper_attention(family: str, benchmark: str | None = None) -> str:
+    """The kernel of the paper's runs of `family` on `benchmark` ("flash" or "sdpa").
+
+    The official benchmark wrapper (NIAH, RULER, LongBench) set `config.flash_attention = True`
+    for every model: LLaDA's hub code then ran flash-attn, Dream's ignores the flag (SDPA), and
+    for LLaMA3 it is no transformers setting (transformers 4.46.3 defaults to SDPA). The official
+    perplexity script loaded LLaDA without it (the hub config.json says false): SDPA.
+    """
+    return "flash" if family == "llada" and benchmark != "ppl" else "sdpa"
+
+
+def resolve_attention(
+    family: str,
+    requested: str,
+    dtype: torch.dtype,
+    device: torch.device,
+    key: str | None = None,
+    benchmark: str | None = None,
+) -> dict[str, Any]:
+    """The attention kernel a model of `family` runs, as its provenance record.
+
+    "auto": what the paper's runs ran (`paper_attention`): flash-attn for LLaDA where it can run
+    here (installed, CUDA, fp16/bf16), else SDPA with a warning; SDPA for Dream and LLaMA3, and
+    for LLaDA's perplexity. "sdpa": SDPA. "flash": flash-attn, or AttentionUnavailableError
+    naming the model and the key when it cannot run here. Returns {"impl", "requested", "paper",
+    "reason"}, plus "flash_attn" (the package's version) when flash-attn runs.
+    """
+    if requested not in ATTN_CHOICES:
+        raise ValueError(f"attn_impl must be one of {ATTN_CHOICES}, got {requested!r}")
+    paper = paper_attention(family, benchmark)
+    who = f"model {key}" if key else f"the {family} model"
+    option = f"models.{key}.attn_impl" if key else "attn_impl"
+    problem, remedy = _flash_problem(dtype, device) if "flash" in (requested, paper) else (None, "")
+    if requested == "flash":
+        if problem:
+            raise AttentionUnavailableError(
+                f"{option} is 'flash', but {problem}, so {who} cannot run flash-attn here: "
+                f"{remedy}, or set {option} to auto or sdpa"
+            )
+        impl, reason = "flash", "attn_impl: flash"
+    elif requested == "sdpa":
+        impl, reason = "sdpa", "attn_impl: sdpa"
+    elif paper == "flash" and problem is None:
+        impl, reason = "flash", "auto: flash-attn, as the paper"
+    elif paper == "flash":
+        impl, reason = "sdpa", f"auto: {problem}"
+    else:
+        impl, reason = "sdpa", "auto: SDPA, as the paper"
+    record: dict[str, Any] = {
+        "impl": impl,
+        "requested": requested,
+        "paper": paper,
+        "reason": reason,
+    }
+    if impl == "flash":
+        record["flash_attn"] = _flash_version()
+    if impl == paper:
+        log.info("%s: attention %s (%s)", who, impl, reason)
+    else:
+        log.warning(
+            "%s: attention runs on %s, but the paper ran it on %s (%s); results can differ from "
+            "the paper's by floating-point rounding",
+            who,
+            _KERNEL_NAMES[impl],
+            _KERNEL_NAMES[paper],
+            reason,
+        )
+    return record
+
+
+def _flash_problem(dtype: torch.dtype, device: torch.device) -> tuple[str | None, str]:
+    """(why flash-attn cannot run a model in `dtype` on `device`, what would fix it); the
+    reason is None when it can run."""
+    install = "install flash-attn (the paper used 2.7.4) for this torch and CUDA"
+    try:
+        importlib.import_module("flash_attn")
+    except ModuleNotFoundError as err:
+        if err.name == "flash_attn":
+            return "flash-attn is not installed", install
+        return f"flash-attn cannot be imported ({type(err).__name__}: {err})", install
+    except Exception as err:  # a build for another torch or CUDA fails in many ways
+        return f"flash-attn cannot be imported ({type(err).__name__}: {err})", install
+    if device.type != "cuda":
+        return f"the model runs on {device.type}, not a CUDA device", "run it on a CUDA GPU"
+    if dtype not in (torch.float16, torch.bfloat16):
+        name = str(dtype).removeprefix("torch.")
+        return (
+            f"flash-attn runs in float16 or bfloat16 only, not {name}",
+            "set the model's dtype to float16 or bfloat16",
+        )
+    return None, ""
+
+
+def _flash_version() -> str | None:
+    try:
+        return importlib.metadata.version("flash-attn")
+    except importlib.metadata.PackageNotFoundError:
+        return getattr(importlib.import_module("flash_attn"), "__version__", None)
 
 
 def load_tokenizer(model_dir: str | Path) -> Any:
@@ -324,7 +462,9 @@ def _describe(item: Any) -> str:
     return str(item)
 
 
-def _load_ar(model_dir: Path, dtype: torch.dtype, device: torch.device) -> nn.Module:
+def _load_ar(
+    model_dir: Path, dtype: torch.dtype, device: torch.device, attn_implementation: str = "sdpa"
+) -> nn.Module:
     from transformers import AutoModelForCausalLM
 
     _check_shards_readable(model_dir)
@@ -334,7 +474,7 @@ def _load_ar(model_dir: Path, dtype: torch.dtype, device: torch.device) -> nn.Mo
         model, info = AutoModelForCausalLM.from_pretrained(
             model_dir,
             dtype=dtype,
-            attn_implementation="sdpa",
+            attn_implementation=attn_implementation,
             trust_remote_code=False,
             output_loading_info=True,
             # Report size mismatches in `info` (raised below as CheckpointError) instead of a

@@ -25,22 +25,42 @@ def pick_device() -> torch.device:
 
 
 def load_run_model(
-    model: Model, checkpoint_file: str | Path, dtype: str | None = None
+    model: Model,
+    checkpoint_file: str | Path,
+    dtype: str | None = None,
+    benchmark: str | None = None,
 ) -> tuple[torch.nn.Module, Any, dict[str, Any]]:
-    """(network, tokenizer, provenance parts) for the checkpoint file of a run."""
+    """(network, tokenizer, provenance parts) for the checkpoint file of a run.
+
+    The model part names the attention kernel that runs (`model.attention`: impl, requested,
+    paper, reason, flash-attn version), so every result that records it says which ran. A
+    `flash` that cannot run here stops the job before any weight is read. `benchmark`: the run's,
+    when the caller passes it: "auto" then means the paper's kernel for that benchmark (LLaDA's
+    perplexity ran SDPA), else the family's benchmark kernel.
+    """
     model_dir = checkpoints.model_dir(checkpoint_file)
     device = pick_device()
     dtype = dtype or model.dtype
     log.info("loading %s (%s, %s) from %s on %s", model.key, model.family, dtype, model_dir, device)
-    net = load_model(model_dir, model.family, dtype=dtype, device=device)
+    net = load_model(
+        model_dir,
+        model.family,
+        dtype=dtype,
+        device=device,
+        attn_impl=model.attn_impl,
+        key=model.key,
+        benchmark=benchmark,
+    )
     tokenizer = load_tokenizer(model_dir)
+    attention = net.attention_record
     return (
         net,
         tokenizer,
         {
-            "model": _model_record(model, checkpoint_file),
+            "model": {**_model_record(model, checkpoint_file), "attention": attention},
             "rope": _rope(checkpoint_file),
             "dtype": dtype,
+            "attention": attention,
         },
     )
 

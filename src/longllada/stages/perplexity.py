@@ -53,7 +53,10 @@ def run(
     header = fingerprints.partial_header(
         depends_on, {"checkpoint": checkpoint_file, "document": document}
     )
-    net, tokenizer, prov = load_run_model(model, checkpoint_file, settings.get("dtype"))
+    # The official PPL scripts loaded LLaDA without flash_attention: SDPA (`auto` follows).
+    net, tokenizer, prov = load_run_model(
+        model, checkpoint_file, settings.get("dtype"), benchmark=run.benchmark
+    )
     text = read_document(document, settings.get("document_index", 0))
     chunk, max_tokens = settings["chunk"], settings["max_tokens"]
     device = next(net.parameters()).device

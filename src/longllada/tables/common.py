@@ -367,8 +367,9 @@ class Published:
 def load_published(paths: Sequence[str | Path], metrics: Sequence[str]) -> Published | None:
     """The published rows of ``paths`` (None when there are none: nothing to compare with).
 
-    ValueError, naming the file, for a missing column, a value that is not a number, or a
-    (model, λ, context) that appears twice (in one file or across files)."""
+    ValueError, naming the file, for a missing column, a row with more or fewer cells than the
+    header, a value that is not a number (line and column named: :func:`read_published_csv`),
+    or a (model, λ, context) that appears twice (in one file or across files)."""
     if not paths:
         return None
     values: dict[tuple[str, float, str], dict[str, float | None]] = {}
@@ -394,38 +395,87 @@ def load_published(paths: Sequence[str | Path], metrics: Sequence[str]) -> Publi
 def _published_rows(
     path: str, metrics: Sequence[str]
 ) -> list[tuple[int, tuple[str, float, str], dict[str, float | None]]]:
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv_module.DictReader(f)
-            header = reader.fieldnames or []
-            missing = [c for c in (*KEY_COLUMNS, *metrics) if c not in header]
-            if missing:
-                raise ValueError(
-                    f"{path}: published table lacks column(s) {', '.join(missing)} "
-                    f"(has {', '.join(header) or 'none'})"
-                )
-            records = list(reader)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read published numbers ({e})") from None
+    _header, records = read_published_csv(
+        path,
+        required=(*KEY_COLUMNS, *metrics),
+        numbers=("ntk_lambda", *metrics),
+        filled=("ntk_lambda",),
+    )
     out = []
-    for i, rec in enumerate(records, start=2):  # line 1 is the header
-        lam = _published_number(path, i, "ntk_lambda", rec["ntk_lambda"])
-        if lam is None:
-            raise ValueError(f"{path}: line {i}: ntk_lambda is blank")
-        key = (rec["model"].strip(), lam, rec["context"].strip())
-        row = {m: _published_number(path, i, m, rec[m]) for m in metrics}
+    for i, rec in records:
+        key = (rec["model"].strip(), float(rec["ntk_lambda"]), rec["context"].strip())
+        row = {m: None if rec[m] is None else float(rec[m]) for m in metrics}
         out.append((i, key, row))
     return out
 
 
-def _published_number(path: str, line: int, column: str, text: str | None) -> float | None:
+def read_published_csv(
+    path: str | Path,
+    required: Sequence[str] = (),
+    numbers: Sequence[str] = (),
+    filled: Sequence[str] = (),
+    what: str = "published numbers",
+) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """(header, [(line, row)]) of a CSV of the paper's numbers: the one reader of the tables
+    and the figures. Every row must have exactly the header's cells (a row one cell short would
+    shift its values a column left); the ``numbers`` columns it has become int or float (None
+    when blank, except in the ``filled`` columns). ValueError naming the file (and line and
+    column) for anything else: an unreadable file, a column named twice, a ``required`` column
+    absent, a row of another width, a cell that is not a number, a blank ``filled`` cell."""
+    path = str(path)
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv_module.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            rows = [(reader.line_num, cells) for cells in reader if cells]
+    except (OSError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: cannot read {what} ({e})") from None
+    except csv_module.Error as e:
+        raise ValueError(f"{path}: line {reader.line_num}: not CSV ({e})") from None
+    twice = sorted({h for h in header if header.count(h) > 1})
+    if twice:
+        raise ValueError(f"{path}: column(s) {', '.join(twice)} named twice in the header")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise ValueError(
+            f"{path}: published table lacks column(s) {', '.join(missing)} "
+            f"(has {', '.join(header) or 'none'})"
+        )
+    out = []
+    for line, cells in rows:
+        if len(cells) != len(header):
+            off = "missing" if len(cells) < len(header) else "too many"
+            raise ValueError(
+                f"{path}: line {line}: {len(cells)} cells, the header has {len(header)} "
+                f"({', '.join(header)}): cell(s) {off}"
+            )
+        row: dict[str, Any] = dict(zip(header, cells, strict=True))
+        for column in numbers:
+            if column in row:
+                row[column] = published_number(path, line, column, row[column])
+        for column in filled:
+            if column in row and (row[column] is None or not str(row[column]).strip()):
+                raise ValueError(f"{path}: line {line}: {column} is blank")
+        out.append((line, row))
+    return header, out
+
+
+def published_number(path: str, line: int, column: str, text: str | None) -> int | float | None:
+    """A published cell as a number (an int when written as one), None when blank."""
     text = (text or "").strip()
     if not text:
         return None
     try:
-        return float(text)
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
     except ValueError:
         raise ValueError(f"{path}: line {line}: {column} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{path}: line {line}: {column} {text!r} is not a finite number")
+    return value
 
 
 # --- comparison -------------------------------------------------------------------------------
