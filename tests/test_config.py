@@ -922,3 +922,45 @@ def test_another_working_directory_is_named(tmp_path: Path) -> None:
     assert warning is not None and "config/published/" in warning
     assert f"--directory {ROOT}" in warning
     assert invocation.paths_not_here(ROOT, ROOT, config) is None
+
+
+def test_files_the_config_names_must_exist(tmp_path: Path) -> None:
+    """On a built tree Snakemake keeps a table whose published CSV vanished and a figure whose
+    document did (their outputs exist, and no rule makes the input): every file or directory the
+    config names is checked when the config is loaded (the Snakefile, `longllada validate`), by
+    key and path, relative paths read from the working directory."""
+    demo = yaml.safe_load((ROOT / "config/demo.yaml").read_text())
+    assert Study(copy.deepcopy(demo)).input_problems(ROOT) == []
+    cfg = copy.deepcopy(demo)
+    cfg["targets"]["figure1a_perplexity"]["published"] = "config/published/gone.csv"
+    cfg["targets"]["table3_longbench_dream"]["published"][1] = "config/published"  # a directory
+    cfg["data"]["ppl_document"] = "resources/gone.txt"
+    cfg["data"]["needlebench"] = "nowhere/needlebench"  # a local data directory
+    entry = cfg["models"]["llada_tiny_base"]
+    del entry["demo"]
+    entry["local_dir"] = str(tmp_path / "no_checkpoint")
+    problems = Study(cfg).input_problems(ROOT)
+    here = f"(relative paths are read from the working directory {ROOT})"
+    assert problems == [
+        f"targets.figure1a_perplexity.published: config/published/gone.csv does not exist {here}",
+        f"targets.table3_longbench_dream.published[1]: config/published is not a file {here}",
+        f"data.ppl_document: resources/gone.txt does not exist {here} (or set "
+        "data.ppl_document_url: the rule fetch_ppl_document fetches it)",
+        f"data.needlebench: nowhere/needlebench does not exist {here}",
+        f"models.llada_tiny_base.local_dir: {tmp_path / 'no_checkpoint'} does not exist",
+    ]
+    # The same config from another working directory: its relative paths are read from there.
+    elsewhere = Study(copy.deepcopy(demo)).input_problems(tmp_path)
+    named = [t.get("published", []) for t in demo["targets"].values()]
+    published = sum(1 if isinstance(n, str) else len(n) for n in named)
+    assert len(elsewhere) == published + 1  # and the document
+    assert all(f"working directory {tmp_path})" in p for p in elsewhere)
+    # ... unless they are in the repository: the Snakefile's warning names those
+    # (invocation.paths_not_here), as a copy of the workflow elsewhere is legitimate.
+    assert Study(copy.deepcopy(demo)).input_problems(tmp_path, ROOT) == []
+    assert len(Study(copy.deepcopy(cfg)).input_problems(tmp_path, ROOT)) == 5
+    # A document with a URL is made by the local rule fetch_ppl_document: not a problem.
+    paper = yaml.safe_load((ROOT / "config/paper.yaml").read_text())
+    assert "ppl_document_url" in paper["data"]
+    assert all(".published" in p for p in Study(paper).input_problems(tmp_path))
+    assert Study(paper).input_problems(ROOT) == []

@@ -1,4 +1,7 @@
-"""The tiny demo checkpoints must look exactly like the hub ones to the loading code."""
+"""The tiny demo checkpoints must look exactly like the hub ones to the loading code.
+
+LLaMA and Dream carry the real tokenizers, built from pinned wheels (the `tokenizer_wheels`
+fixture of conftest.py; tests/test_tokenizer_files.py checks them against published ids)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,8 @@ import torch
 from safetensors import safe_open
 from transformers import AutoTokenizer, LlamaForCausalLM
 
-from longllada.demo import FAMILIES, PRESETS, build_demo_checkpoint
+from longllada.demo import FAMILIES, MODEL_VOCAB, PRESETS, build_demo_checkpoint
+from longllada.tokenizer_files import TokenizerSourceError
 
 # Tensor names per family (MODELS.md; llama = transformers' LlamaForCausalLM).
 _LAYER = r"model\.layers\.\d+\."
@@ -46,6 +50,19 @@ NAME_PATTERNS = {
     ],
 }
 MASK_TOKENS = {"llada": "<|mdm_mask|>", "dream": "<|mask|>"}
+# Embedding rows of the real checkpoints, and how many tokens their tokenizers have: all of
+# LLaMA-3's; LLaDA's stand-in up to its last special token; Qwen2.5's 151,665 + Dream's two.
+REAL_VOCAB = {"llama": 128256, "llada": 126464, "dream": 152064}
+TOKENIZER_SIZE = {"llama": 128256, "llada": 126349, "dream": 151667}
+# LLaDA-8B's special tokens at their real ids (config.json, MODELS.md; see demo._LLADA_SPECIALS).
+LLADA_SPECIALS = {
+    "<|startoftext|>": 126080,
+    "<|endoftext|>": 126081,
+    "<|mdm_mask|>": 126336,
+    "<|start_header_id|>": 126346,
+    "<|end_header_id|>": 126347,
+    "<|eot_id|>": 126348,
+}
 TEXT = "Rotary theta 500000 at 32768 tokens: diffusion, not autoregression!\n  Two spaces, é ü."
 
 
@@ -68,7 +85,7 @@ def _tokenizer(d: Path):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def built(tmp_path_factory: pytest.TempPathFactory, tokenizer_wheels: Path) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("demo")
     return {f: build_demo_checkpoint(f, root / f, **PRESETS["tiny"][f]) for f in FAMILIES}
 
@@ -82,15 +99,23 @@ def test_deterministic_in_process(family: str, built: dict[str, Path], tmp_path:
     assert changed == {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"}
 
 
-def test_deterministic_across_processes(built: dict[str, Path], tmp_path: Path) -> None:
-    # Another hash seed and thread count must not change the BPE merges or anything else.
+@pytest.mark.parametrize("family", ["llada", "dream"])
+def test_deterministic_across_processes(
+    family: str, built: dict[str, Path], tmp_path: Path, tokenizer_wheels: Path
+) -> None:
+    # Another hash seed and thread count must not change the BPE merges (trained for LLaDA,
+    # recovered from the ranks for Dream) or anything else.
     code = (
         "import sys; from pathlib import Path; from longllada.demo import PRESETS, "
-        "build_demo_checkpoint as b; b('dream', Path(sys.argv[1]), **PRESETS['tiny']['dream'])"
+        "build_demo_checkpoint as b; f = sys.argv[2]; b(f, Path(sys.argv[1]), **PRESETS['tiny'][f])"
     )
-    env = os.environ | {"PYTHONHASHSEED": "123", "RAYON_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, env=env)
-    assert _hashes(tmp_path) == _hashes(built["dream"])
+    env = os.environ | {
+        "PYTHONHASHSEED": "123",
+        "RAYON_NUM_THREADS": "1",
+        "LONGLLADA_WHEEL_DIR": str(tokenizer_wheels.resolve()),
+    }
+    subprocess.run([sys.executable, "-c", code, str(tmp_path), family], check=True, env=env)
+    assert _hashes(tmp_path) == _hashes(built[family])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -115,7 +140,7 @@ def test_layout(family: str, built: dict[str, Path]) -> None:
     cfg = json.loads((d / "config.json").read_text())
     tok = _tokenizer(d)
     vocab = cfg["vocab_size"]
-    assert vocab >= len(tok) and vocab % 64 == 0
+    assert vocab == MODEL_VOCAB[family] == REAL_VOCAB[family] and vocab >= len(tok)
     if family == "llada":
         assert cfg["embedding_size"] == vocab and cfg["model_type"] == "llada"
         assert not cfg["weight_tying"] and not cfg["include_bias"] and not cfg["include_qkv_bias"]
@@ -177,7 +202,7 @@ def test_tokenizer(family: str, built: dict[str, Path]) -> None:
     d = built[family]
     cfg = json.loads((d / "config.json").read_text())
     tok = _tokenizer(d)
-    assert 400 <= len(tok) <= 600
+    assert len(tok) == TOKENIZER_SIZE[family]
     ids = tok(TEXT)["input_ids"]
     assert tok.decode(ids, skip_special_tokens=True) == TEXT
     assert (tok.bos_token_id, tok.eos_token_id) == (cfg["bos_token_id"], cfg["eos_token_id"])
@@ -188,10 +213,54 @@ def test_tokenizer(family: str, built: dict[str, Path]) -> None:
         assert tok.convert_tokens_to_ids(mask) == cfg["mask_token_id"]
         assert tok(mask, add_special_tokens=False)["input_ids"] == [cfg["mask_token_id"]]
         assert cfg["pad_token_id"] == cfg["eos_token_id"]
+    source = json.loads((d / "tokenizer_source.json").read_text())
+    assert source["family"] == family
+    if family != "llada":
+        assert source["wheel"].endswith(".whl") and len(source["wheel_sha256"]) == 64
+
+
+def test_real_special_ids_in_the_configs(built: dict[str, Path]) -> None:
+    ids = {
+        f: {
+            k: v
+            for k, v in json.loads((built[f] / "config.json").read_text()).items()
+            if k in ("bos_token_id", "eos_token_id", "pad_token_id", "mask_token_id")
+        }
+        for f in FAMILIES
+    }
+    # LlamaConfig writes pad_token_id null (Meta-Llama-3-8B has none).
+    assert ids["llama"] == {"bos_token_id": 128000, "eos_token_id": 128001, "pad_token_id": None}
+    assert ids["llada"] == {
+        "bos_token_id": 126080,
+        "eos_token_id": 126081,
+        "pad_token_id": 126081,
+        "mask_token_id": 126336,
+    }
+    assert ids["dream"] == {
+        "bos_token_id": 151665,
+        "eos_token_id": 151643,
+        "pad_token_id": 151643,
+        "mask_token_id": 151666,
+    }
+
+
+def test_llada_stand_in_keeps_the_real_ids(built: dict[str, Path]) -> None:
+    d = built["llada"]
+    tok = _tokenizer(d)
+    for token, i in LLADA_SPECIALS.items():
+        assert tok.convert_tokens_to_ids(token) == i
+        assert tok(token, add_special_tokens=False)["input_ids"] == [i]
+    # The filler between the trained BPE (448 tokens) and the special tokens is never produced
+    # by encoding, not even from its own text, and decodes to that text.
+    ids = tok(TEXT + " [unused500] [unused126090]", add_special_tokens=False)["input_ids"]
+    assert max(ids) < 448
+    assert tok.decode([500, 126090]) == "[unused500][unused126090]"
+    source = json.loads((d / "tokenizer_source.json").read_text())
+    assert source["special_token_ids"] == LLADA_SPECIALS and source["trained_tokens"] == 448
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_instruct_chat_template(family: str, tmp_path: Path) -> None:
+def test_instruct_chat_template(family: str, tmp_path: Path, tokenizer_wheels: Path) -> None:
     d = build_demo_checkpoint(family, tmp_path, variant="instruct", **PRESETS["tiny"][family])
     text = _tokenizer(d).apply_chat_template(
         [{"role": "user", "content": "Where is the needle?"}],
@@ -213,7 +282,7 @@ def test_instruct_chat_template(family: str, tmp_path: Path) -> None:
     assert not (tmp_path / "chat_template.jinja").exists()
 
 
-def test_shard_counts_and_refusals(tmp_path: Path) -> None:
+def test_shard_counts_and_refusals(tmp_path: Path, tokenizer_wheels: Path) -> None:
     single = build_demo_checkpoint("llada", tmp_path / "one", n_shards=1)
     assert sorted(p.name for p in single.glob("model*")) == ["model.safetensors"]
     three = build_demo_checkpoint("llama", tmp_path / "three", n_shards=3, rope_theta=1e4)
@@ -226,3 +295,7 @@ def test_shard_counts_and_refusals(tmp_path: Path) -> None:
         build_demo_checkpoint("dream", tmp_path / "x", kv_heads=3)
     with pytest.raises(ValueError, match="n_shards"):
         build_demo_checkpoint("llama", tmp_path / "x", n_shards=1000)
+    # Without the real tokenizer's wheel: refused, naming it, before anything is written.
+    with pytest.raises(TokenizerSourceError, match="dashscope-2.0.2-py3-none-any.whl"):
+        build_demo_checkpoint("dream", tmp_path / "y", wheel_dir=tmp_path / "no_wheels")
+    assert not (tmp_path / "y").exists()

@@ -1,12 +1,14 @@
 """The benchmark generation job (stages/generation.py) on tiny demo checkpoints, CPU.
 
 Tokenisation and decoding as the official wrapper did them, the samplers' settings as it applied
-them, the random stream per dataset (and across a kill and resume), the sample limit, and the
-score rule's check that predictions match their prompts.
+them, the random stream per official task (and across a kill and resume, and across the shards
+of a Dream job, chained), the sample limit, and the score rule's check that predictions match
+their prompts.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import torch
 
 from longllada import checkpoints
 from longllada.benchmarks import niah
-from longllada.config import PAPER_SAMPLERS, Model, Run
+from longllada.config import PAPER_SAMPLERS, Model, Run, uses_rng
 from longllada.jobs import partials, read_jsonl, select_samples
 from longllada.models import load_model, load_tokenizer
 from longllada.sampling import dream as dream_sampling
@@ -85,7 +87,18 @@ def _run(model: Model, **sampler) -> Run:
     return Run("niah", model.key, model.family, 1.0, items)
 
 
-def _generate(ckpt, key, prompts, out, max_new=8, rng_group="depth", sample_range=None, **sampler):
+def _generate(
+    ckpt,
+    key,
+    prompts,
+    out,
+    max_new=8,
+    rng_group="depth",
+    sample_range=None,
+    continue_from=None,
+    seed=SEED,
+    **sampler,
+):
     model, manifest = ckpt[key]
     return generation.run(
         model,
@@ -94,11 +107,12 @@ def _generate(ckpt, key, prompts, out, max_new=8, rng_group="depth", sample_rang
         checkpoint_file=manifest,
         prompts_file=prompts,
         output=out,
-        seed=SEED,
+        seed=seed,
         max_new_tokens=max_new,
         rng_group=rng_group,
         spread_by=rng_group,
         sample_range=sample_range,
+        continue_from=continue_from,
     )
 
 
@@ -314,33 +328,242 @@ def _generate_range(ckpt, key, prompts, out, sample_range, **sampler):
     )
 
 
-@pytest.mark.parametrize("key", ["llama", "dream"])
-def test_a_shard_is_its_samples_of_a_dataset_that_starts_there(ckpt, key, tmp_path) -> None:
+@pytest.mark.parametrize("key", ["llama", "llada"])
+def test_shards_without_random_numbers_are_independent_and_equal_the_whole_job(
+    ckpt, key, tmp_path
+) -> None:
     prompts = _prompts(tmp_path / "all.jsonl", depths=(0, 50), repeats=2)
     rows = list(read_jsonl(prompts))
     whole = tmp_path / "whole.predictions.jsonl"
-    _generate_range(ckpt, key, prompts, whole, None, sampling="clean")
+    _generate_range(ckpt, key, prompts, whole, None)
     parts = [tmp_path / f"s{a}-{b}.predictions.jsonl" for a, b in ((0, 2), (2, 4))]
     for path, rng in zip(parts, ((0, 2), (2, 4)), strict=True):
-        record = _generate_range(ckpt, key, prompts, path, rng, sampling="clean")
+        record = _generate_range(ckpt, key, prompts, path, rng)  # no chain
         assert record["samples"]["range"] == list(rng) and record["samples"]["in_job"] == 2
+        assert record["settings"]["rng_stream"] is None and "continues" not in record["depends_on"]
     sharded = [r for p in parts for r in read_jsonl(p)]
     assert [r["id"] for r in sharded] == [r["id"] for r in rows]
-    # The second shard restarts the random stream at its first sample: it answers as a job
-    # over a prompts file that begins with that sample.
+    # greedy / temperature 0: no stream, so the shards equal the whole job
+    assert [r["prediction"] for r in sharded] == [r["prediction"] for r in read_jsonl(whole)]
+
+
+def _ruler_prompts(path: Path, n: int = 5) -> Path:
+    """One (task, length) file: one official task, one stream through its samples."""
+    with open(path, "w", encoding="utf-8") as f:
+        for k in range(n):
+            text = PROSE * (1 + k % 2) + f"Remember the number {k}. The number is "
+            f.write(json.dumps({"id": f"vt_{k}", "prompt": text}) + "\n")
+    return path
+
+
+def _chained(ckpt, prompts, tmp_path, ranges, key="dream", rng_group=None, **kwargs):
+    """The shards of one job, each continuing the stream of the one before; their files."""
+    files, previous = [], None
+    for a, b in ranges:
+        out = tmp_path / f"all.samples{a}-{b}.predictions.jsonl"
+        _generate(
+            ckpt,
+            key,
+            prompts,
+            out,
+            rng_group=rng_group,
+            sample_range=(a, b),
+            continue_from=previous,
+            **kwargs,
+        )
+        files.append(out)
+        previous = out
+    return files
+
+
+STREAM_KEYS = ("id", "prediction", "rng_state", "sampling_calls", "greedy_fallbacks")
+
+
+def _stream(paths) -> list[tuple]:
+    return [tuple(r.get(k) for k in STREAM_KEYS) for p in paths for r in read_jsonl(p)]
+
+
+def test_chained_dream_shards_draw_the_stream_of_one_unsharded_job(ckpt, tmp_path) -> None:
+    prompts = _ruler_prompts(tmp_path / "4k_vt.jsonl", 5)
+    whole = tmp_path / "whole.predictions.jsonl"
+    _generate(ckpt, "dream", prompts, whole, rng_group=None)
+    files = _chained(ckpt, prompts, tmp_path, ((0, 2), (2, 3), (3, 5)))
+    assert _stream(files) == _stream([whole])  # answers and generator states, sample by sample
+    records = [json.loads(generation.provenance_path(f).read_text()) for f in files]
+    # the generator is seeded at the file's first sample only, never inside the (task, length)
+    assert [r["settings"]["rng_stream"]["seeded_at"] for r in records] == [["vt_0"], [], []]
+    assert [r["settings"]["rng_stream"]["continued_from"] for r in records] == [
+        None,
+        {"file": files[0].name, "samples": ["vt_1"]},
+        {"file": files[1].name, "samples": ["vt_2"]},
+    ]
+    assert "continues" in records[1]["depends_on"] and "continues" not in records[0]["depends_on"]
+    # The test tells streams apart: a shard that restarted at its first sample answers otherwise.
     tail = tmp_path / "tail.jsonl"
-    tail.write_text("".join(json.dumps(r) + "\n" for r in rows[2:]), encoding="utf-8")
+    tail.write_text("".join(json.dumps(r) + "\n" for r in list(read_jsonl(prompts))[2:]))
     alone = tmp_path / "tail.predictions.jsonl"
-    _generate_range(ckpt, key, tail, alone, None, sampling="clean")
-    assert [r["prediction"] for r in read_jsonl(parts[1])] == [
-        r["prediction"] for r in read_jsonl(alone)
-    ]
-    whole_rows = list(read_jsonl(whole))
-    assert [r["prediction"] for r in read_jsonl(parts[0])] == [
-        r["prediction"] for r in whole_rows[:2]
-    ]
-    if key == "llama":  # greedy: no stream, so the shards also equal the whole job
-        assert [r["prediction"] for r in sharded] == [r["prediction"] for r in whole_rows]
+    _generate(ckpt, "dream", tail, alone, rng_group=None)
+    assert _stream([alone]) != _stream(files[1:])
+
+
+def test_a_killed_chained_shard_resumes_the_same_stream(ckpt, tmp_path, monkeypatch) -> None:
+    prompts = _ruler_prompts(tmp_path / "4k_vt.jsonl", 5)
+    whole = tmp_path / "whole.predictions.jsonl"
+    _generate(ckpt, "dream", prompts, whole, rng_group=None)
+    (first,) = _chained(ckpt, prompts, tmp_path, ((0, 2),))
+    second = tmp_path / "all.samples2-5.predictions.jsonl"
+    real = dream_sampling.generate
+    calls = []
+
+    def dies_after_one(*args, **kwargs):
+        if len(calls) == 1:  # the shard's second sample: its first is in the partial file
+            raise Killed("SLURM preempted the job")
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dream_sampling, "generate", dies_after_one)
+    with pytest.raises(Killed):
+        _generate_range(ckpt, "dream", prompts, second, (2, 5), continue_from=first)
+    assert not second.exists() and len(partials(second)) == 1
+    monkeypatch.setattr(dream_sampling, "generate", real)
+    record = _generate_range(ckpt, "dream", prompts, second, (2, 5), continue_from=first)
+    assert record["samples"]["computed_now"] == 2
+    assert _stream([first, second]) == _stream([whole])
+
+
+def _longbench_prompts(path: Path, tasks=(3, 3, 2)) -> Path:
+    """A LongBench subset whose rows name their official task (as the prompts job writes)."""
+    with open(path, "w", encoding="utf-8") as f:
+        k = 0
+        for t, size in enumerate(tasks):
+            for _ in range(size):
+                text = PROSE * (1 + k % 3) + f"Question {k}: what type? Type:"
+                row = {"id": f"trec_{k:04d}", "prompt": text, "oc_task": f"LongBench_trec_{t}"}
+                f.write(json.dumps(row) + "\n")
+                k += 1
+    return path
+
+
+def _generate_lb(ckpt, prompts, out, sample_range=None, continue_from=None):
+    model, manifest = ckpt["dream"]
+    run = dataclasses.replace(_run(model), benchmark="longbench")  # steps capped at 4
+    return generation.run(
+        model,
+        run,
+        {"sample_limit": None},
+        checkpoint_file=manifest,
+        prompts_file=prompts,
+        output=out,
+        seed=SEED,
+        max_new_tokens=4,
+        rng_group="oc_task",
+        sample_range=sample_range,
+        budget=64,
+        continue_from=continue_from,
+    )
+
+
+def test_dream_longbench_shards_restart_at_the_official_tasks_only(ckpt, tmp_path) -> None:
+    prompts = _longbench_prompts(tmp_path / "trec.jsonl", (3, 3, 2))  # tasks 0-3, 3-6, 6-8
+    rows = list(read_jsonl(prompts))
+    # the reference: one generator, seeded where the official task changes and nowhere else
+    model, manifest = ckpt["dream"]
+    net = load_model(checkpoints.model_dir(manifest), "dream", dtype="float32")
+    tok = load_tokenizer(checkpoints.model_dir(manifest))
+    s = dream_sampling.DreamSettings(steps=4)
+    g, task, want = torch.Generator(), None, []
+    for row in rows:
+        if row["oc_task"] != task:
+            g.manual_seed(SEED)
+            task = row["oc_task"]
+        ids, _ = generation.encode_prompt(tok, row["prompt"], "dream", "longbench", 64)
+        new = dream_sampling.generate(net, torch.tensor([ids]), 4, s, generator=g)
+        want.append(generation.decode_answer(tok, new[0].tolist(), "dream"))
+    whole = tmp_path / "whole.predictions.jsonl"
+    _generate_lb(ckpt, prompts, whole)
+    assert [r["prediction"] for r in read_jsonl(whole)] == want
+    # our shard points 2 and 5 fall inside official tasks (continued), 3 and 6 inside shards
+    files, previous = [], None
+    for a, b in ((0, 2), (2, 5), (5, 8)):
+        out = tmp_path / f"4k_trec.samples{a}-{b}.predictions.jsonl"
+        record = _generate_lb(ckpt, prompts, out, (a, b), previous)
+        stream = record["settings"]["rng_stream"]
+        assert stream["seeded_at"] == [
+            r["id"] for r in rows[a:b] if r["id"] in ("trec_0000", "trec_0003", "trec_0006")
+        ]
+        assert stream["continued_from"] == (
+            None if previous is None else {"file": previous.name, "samples": [rows[a - 1]["id"]]}
+        )
+        files.append(out)
+        previous = out
+    assert _stream(files) == _stream([whole])
+    # a shard point on a task boundary needs no state: the shard reseeds, chained or not
+    at_boundary = tmp_path / "4k_trec.samples3-8.predictions.jsonl"
+    record = _generate_lb(ckpt, prompts, at_boundary, (3, 8))
+    assert record["settings"]["rng_stream"] == {
+        "seeded_at": ["trec_0003", "trec_0006"],
+        "continued_from": None,
+    }
+    assert _stream([at_boundary]) == _stream([whole])[3:]
+
+
+def test_a_broken_chain_is_named(ckpt, tmp_path) -> None:
+    prompts = _ruler_prompts(tmp_path / "4k_vt.jsonl", 5)
+    first, second = _chained(ckpt, prompts, tmp_path, ((0, 2), (2, 3)))
+    third = tmp_path / "all.samples3-5.predictions.jsonl"
+    # no previous shard: a Dream shard inside the stream cannot start it anew
+    with pytest.raises(generation.ChainError, match=r"continue the random stream of sample 'vt_2'"):
+        _generate_range(ckpt, "dream", prompts, third, (3, 5))
+    # the wrong previous shard: both files named
+    with pytest.raises(generation.ChainError) as info:
+        _generate_range(ckpt, "dream", prompts, third, (3, 5), continue_from=first)
+    message = str(info.value)
+    assert str(third) in message and str(first) in message
+    assert "holds samples 0-2, so it is not the shard just before this one" in message
+    # the shard before, but generated under another seed
+    (tmp_path / "seed7").mkdir()
+    seed7 = None
+    for a, b in ((0, 2), (2, 3)):
+        out = tmp_path / "seed7" / f"all.samples{a}-{b}.predictions.jsonl"
+        _generate_range(ckpt, "dream", prompts, out, (a, b), continue_from=seed7, seed=7)
+        seed7 = out
+    with pytest.raises(generation.ChainError, match="another seed, sampler or rng_group"):
+        _generate_range(ckpt, "dream", prompts, third, (3, 5), continue_from=seed7)
+    # a previous shard that is not there
+    with pytest.raises(generation.ChainError, match="does not exist"):
+        _generate_range(ckpt, "dream", prompts, third, (3, 5), continue_from=tmp_path / "no.jsonl")
+    assert not third.exists() and not partials(third)
+    # the right one
+    _generate_range(ckpt, "dream", prompts, third, (3, 5), continue_from=second)
+    assert third.exists()
+
+
+def test_rows_without_the_rng_group_field_are_named(ckpt, tmp_path) -> None:
+    prompts = _ruler_prompts(tmp_path / "trec.jsonl", 2)
+    out = tmp_path / "4k_trec.samples0-2.predictions.jsonl"
+    with pytest.raises(generation.PromptsError, match=r"without the field 'oc_task'.*remake"):
+        _generate(ckpt, "dream", prompts, out, rng_group="oc_task")
+
+
+@pytest.mark.parametrize(
+    ("family", "sampler"),
+    [
+        ("dream", {}),
+        ("dream", {"temperature": 0.0}),
+        ("dream", {"temperature": 0.0, "alg": "origin"}),
+        ("llada", {}),
+        ("llada", {"temperature": 0.5}),
+        ("llada", {"remasking": "random"}),
+        ("ar", {}),
+    ],
+)
+def test_which_runs_are_chained_agrees_with_the_sampler(family, sampler) -> None:
+    """config.uses_rng (which runs' shards the workflow chains) says what decoding_for does."""
+    settings = {**PAPER_SAMPLERS[family], **sampler}
+    if family == "ar":
+        settings = {}
+    run = Run("ruler", "m", family, 1.0, tuple(sorted(settings.items())))
+    assert uses_rng(run) == generation.decoding_for(family, settings, 16).uses_rng
 
 
 def test_a_shard_outside_the_selected_samples_is_named(ckpt, tmp_path) -> None:

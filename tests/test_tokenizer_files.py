@@ -142,7 +142,7 @@ def test_llama_prepends_bos_and_dream_does_not(hub_dirs: dict[str, Path]) -> Non
 # --- the wheels' own sources -----------------------------------------------------------------
 
 
-def test_regexes_are_the_wheels_own() -> None:
+def test_regexes_are_the_wheels_own(tokenizer_wheels: Path) -> None:
     llama_src = ast.parse(_wheel_source(tf.LLAMA3_RANKS, "llama_models/llama3/tokenizer.py"))
     assert _constant(llama_src, "pat_str") == tf.LLAMA3_PATTERN
     qwen_src = ast.parse(_wheel_source(tf.QWEN2_RANKS, "dashscope/tokenizers/qwen_tokenizer.py"))

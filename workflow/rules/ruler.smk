@@ -50,6 +50,8 @@ rule ruler_generate:
         prompts="results/prompts/ruler/{context}_{task}.jsonl",
         checkpoint=checkpoint_of("ruler"),
         verified=verified_of("ruler"),
+        # Dream: the shard before, whose random stream this one continues
+        previous=previous_shard_of("ruler", shard_of("task")),
     output:
         predictions="results/ruler/{model}/{setting}/{context}_{task}.samples{first}-{stop}.predictions.jsonl",
         provenance="results/ruler/{model}/{setting}/{context}_{task}.samples{first}-{stop}.provenance.json",
@@ -67,18 +69,18 @@ rule ruler_generate:
     resources:
         gpu=1,
         mem_mb=64000,
-        runtime=gpu_runtime(
-            "ruler", lambda w: f"{w.context}_{w.task}.samples{w.first}-{w.stop}"
-        ),
+        runtime=gpu_runtime("ruler", shard_of("task")),
     params:
         model=lambda w: study.models[w.model],
         run=run_of("ruler"),
         settings=fingerprints.unrecorded(RULER),
         max_new_tokens=RULER.get("max_new_tokens"),
-        # one dataset (and seed) per (task, length) file, restarted at each shard's first sample
+        # one OpenCompass task (and seed) per (task, length) file: one stream through its
+        # samples, which a Dream shard continues from the shard before (continue_from)
         rng_group=None,
         spread_by=None,
         sample_range=lambda w: [int(w.first), int(w.stop)],
+        continue_from=continue_from_of("ruler", shard_of("task")),
         seed=study.seed,
         depends_on=depends_on("ruler:generate"),
     script:

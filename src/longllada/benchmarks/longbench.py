@@ -72,6 +72,10 @@ SUBSETS: dict[str, Subset] = {
     "repobench-p": Subset("Code", 500, 64),
 }
 CATEGORIES = ("SD", "MD", "Sum", "ICL", "Syn", "Code")
+# The prompt field naming the official OpenCompass task of a row (the prompts job reads it from
+# OpenCompass's SizePartitioner): each task seeded the random stream anew, so generation
+# restarts its stream where this field changes, and nowhere else.
+RNG_GROUP = "oc_task"
 
 
 def _check_subsets(names: Iterable[str]) -> None:
@@ -159,8 +163,10 @@ def make_prompts(
     """The prompts rule: one subset's prompts, whole (each model's generation job cuts them to
     its context budget in its own tokens), made by OpenCompass's dataset class and prompt
     template (oc_side/longbench_prompts.py) from the jsonl, which is checked here first (a bad
-    line is named by file and line). Beside it: the data file's sha256, what the prompts came
-    from (config entry, template, max_out_len) and the OpenCompass env's versions."""
+    line is named by file and line); each row names its official OpenCompass task (`oc_task`,
+    RNG_GROUP), cut by OpenCompass's own SizePartitioner with the paper's arguments. Beside it:
+    the data file's sha256, what the prompts came from (config entry, template, max_out_len),
+    the partitioner (class, arguments, tasks) and the OpenCompass env's versions."""
     from longllada.benchmarks import longbench_data  # it imports this module
 
     _check_subsets([subset])
@@ -199,6 +205,10 @@ def make_prompts(
     rows = list(read_jsonl(out))
     if len(rows) != len(records):
         raise RuntimeError(f"{out}: {len(rows)} prompts from {len(records)} records")
+    partitioner = params.pop("partitioner")
+    tasks = [t["oc_task"] for t in partitioner["tasks"] for _ in range(t["first"], t["stop"])]
+    if [r.get(RNG_GROUP) for r in rows] != tasks:
+        raise RuntimeError(f"{out}: the rows' {RNG_GROUP} are not the partitioner's tasks")
     meta = {
         "benchmark": "longbench",
         "subset": subset,
@@ -206,6 +216,8 @@ def make_prompts(
         "rows": len(rows),
         "prompts_sha256": sha256_file(out),
         "opencompass_entry": params,
+        # the official run's tasks, each of which seeded the random stream anew
+        "partitioner": partitioner,
         "data": {
             "source": manifest["source"],
             "file": name,

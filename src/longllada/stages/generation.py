@@ -17,10 +17,19 @@ wrapper"), and so what this does by default:
 - decoded with `skip_special_tokens=True`; Dream's text split at its eos string.
 
 The random stream: the official model wrapper seeded torch once, when an OpenCompass task built
-the model, and each task ran one dataset (NIAH: one length at one depth), its samples in order.
-Here a generator seeded with the config's seed restarts at every such dataset (`rng_group`)
-and runs through its samples in order; a resumed job restores the generator's state saved with
-the sample before, so a killed job resumes the same stream.
+the model, and ran the task's samples in order; the partitioner decided the tasks (BENCHMARKS.md,
+"Facts found later"). NIAH: one task per length and depth; RULER: one per (task, length) file,
+its 100 samples never restarted; LongBench: `SizePartitioner(max_task_size=1000,
+gen_task_coef=15)` cut each subset into tasks of 50 (63 for lcc and repobench-p), which the
+prompts job records per row (`oc_task`, from OpenCompass's own partitioner). Here a generator
+seeded with the config's seed restarts where the prompt field `rng_group` changes (depth,
+oc_task; none: one stream per file) and nowhere else, whatever our own sharding: a shard whose
+first sample continues a stream (RULER's second half, a LongBench shard point inside an official
+task) starts from the state the previous shard ended with (`continue_from`: that shard's
+predictions, whose rows store the state after each sample), so a Dream run's shards are chained
+and together draw what one unsharded job draws. A resumed job restores the state saved with the
+sample before, so a killed job resumes the same stream. Only Dream draws random numbers at the
+paper's settings; LLaDA (temperature 0) and LLaMA (greedy) shards need no chain.
 
 Each finished sample is appended to the job's `.partial` (`longllada.jobs`) with its prompt
 length in model tokens, the tokens generated, the seconds it took and (Dream) the sampling calls
@@ -30,6 +39,7 @@ beside it.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -42,7 +52,7 @@ import torch
 from longllada import fingerprints, provenance
 from longllada.benchmarks.longbench_data import check_budget, drop_middle
 from longllada.config import Model, Run, generation_record
-from longllada.files import write_json
+from longllada.files import canonical, digest, read_json, write_json
 from longllada.jobs import read_jsonl, run_resumable, select_samples
 from longllada.sampling import dream as dream_sampling
 from longllada.sampling import llada as llada_sampling
@@ -59,6 +69,11 @@ STEPS_PER_TOKEN = "gen_length"
 
 class PromptsError(ValueError):
     """A prompts file that cannot be generated from (named in the message)."""
+
+
+class ChainError(ValueError):
+    """A shard whose random stream cannot continue from the file given as the shard before it
+    (both files named in the message)."""
 
 
 def provenance_path(output: str | Path) -> Path:
@@ -228,18 +243,22 @@ def run(
     depends_on: str | None = None,
     sample_range: tuple[int, int] | None = None,
     budget: int | None = None,
+    continue_from: str | Path | None = None,
 ) -> dict[str, Any]:
     """Generate an answer to every (selected) prompt of `prompts_file` into `output`.
 
     `settings`: the benchmark's config section (`sample_limit`, `dtype`...). `rng_group`: the
-    prompt field whose value changes where the official runs started a new dataset (the
-    generator restarts from `seed` there); None: one stream for the file. `spread_by`: see
-    `select_samples`. `sample_range`: [first, stop) of the selected samples, for a job split
-    into shards (RULER); the generator restarts from `seed` at a shard's first sample, as an
-    OpenCompass task that its partitioner split off. `budget` (LongBench): prompts longer than
-    this many tokens of the model lose their middle (`encode_prompt`); Dream's bos string then
-    goes first only with the setting `dream_bos`. Returns the provenance record written beside
-    the output.
+    prompt field whose value changes where the official runs started a new task (the
+    generator restarts from `seed` there; every selected row must have it); None: one stream
+    for the file. `spread_by`: see `select_samples`. `sample_range`: [first, stop) of the
+    selected samples, for a job split into shards (RULER, LongBench). A shard whose first
+    sample continues its group's stream needs `continue_from`: the predictions file of the
+    shard just before it (its range must stop at `first`, under the same prompts, checkpoint,
+    seed and sampler), whose rows carry the generator state to continue from (ChainError
+    otherwise, naming both files); a sampler that draws no random numbers needs none.
+    `budget` (LongBench): prompts longer than this many tokens of the model lose their middle
+    (`encode_prompt`); Dream's bos string then goes first only with the setting `dream_bos`.
+    Returns the provenance record written beside the output.
     """
     watch = provenance.Stopwatch()
     settings = dict(settings or {})
@@ -249,8 +268,9 @@ def run(
         depends_on, {"checkpoint": checkpoint_file, "prompts": prompts_file}
     )
     rows = read_prompts(prompts_file)
-    samples = select_samples(rows, settings.get("sample_limit"), spread_by)
-    selected = len(samples)
+    selected_rows = select_samples(rows, settings.get("sample_limit"), spread_by)
+    selected = len(selected_rows)
+    first, stop = 0, selected
     if sample_range is not None:
         first, stop = (int(x) for x in sample_range)
         if not 0 <= first < stop <= selected:
@@ -258,22 +278,56 @@ def run(
                 f"{prompts_file}: samples {first}-{stop} are not a range of its {selected} "
                 "selected samples (the config's samples or sample_limit changed?)"
             )
-        samples = samples[first:stop]
+    samples = selected_rows[first:stop]
+    if rng_group is not None:
+        lacking = [s["id"] for s in selected_rows if rng_group not in s]
+        if lacking:
+            raise PromptsError(
+                f"{prompts_file}: {len(lacking)} row(s) without the field {rng_group!r} that "
+                f"marks where the random stream restarts (e.g. {lacking[:3]}): remake the prompts"
+            )
     decoding = decoding_for(model.family, dict(run.sampler), max_new_tokens)
+
+    # Which sample's state each sample's generator starts from: the sample before it in its
+    # group, over all the selected samples (None: seeded there), wherever the shards cut.
+    before: dict[Any, Any] = {}
+    previous: dict[Any, Any] = {}
+    for s in selected_rows:
+        group = s.get(rng_group) if rng_group else None
+        before[s["id"]] = previous.get(group)
+        previous[group] = s["id"]
+    # the samples before this shard whose streams it continues (at most its first's, as the
+    # groups run in file order): their states come from the shard before (`continue_from`)
+    in_job = {s["id"] for s in samples}
+    carried = [
+        before[s["id"]]
+        for s in samples
+        if before[s["id"]] is not None and before[s["id"]] not in in_job
+    ]
+    chain = _chain_states(
+        continue_from,
+        output,
+        header,
+        carried if decoding.uses_rng else [],
+        [s["id"] for s in selected_rows],
+        (first, stop),
+        seed,
+        decoding,
+        rng_group,
+    )
+    if chain:  # the stream continues another file's: its state is what this job depends on
+        header = {
+            **header,
+            "continues": {i: digest(state) for i, state in sorted(chain.items())},
+        }
+
     dream_bos = settings.get("dream_bos") if budget is not None else None
     net, tokenizer, prov = load_run_model(model, checkpoint_file, settings.get("dtype"))
     device = next(net.parameters()).device
     if budget is not None:
         check_template_budget(tokenizer, samples, budget, prompts_file)
     generator = torch.Generator(device=device)
-
-    # Which sample's state the generator must start from: the previous sample of its dataset.
-    before: dict[Any, Any] = {}
-    previous: dict[Any, Any] = {}
-    for s in samples:
-        group = s.get(rng_group) if rng_group else None
-        before[s["id"]] = previous.get(group)
-        previous[group] = s["id"]
+    generator.manual_seed(seed)  # (a sampler without random numbers never reads it)
     state = {"done": {}, "last": object()}
 
     def on_resume(done: dict[Any, dict[str, Any]]) -> None:
@@ -284,7 +338,7 @@ def run(
         if pred is None:
             generator.manual_seed(seed)
         elif state["last"] != pred and decoding.uses_rng:
-            saved = state["done"].get(pred, {}).get("rng_state")
+            saved = chain.get(pred) or state["done"].get(pred, {}).get("rng_state")
             if saved is None:
                 raise RuntimeError(
                     f"{output}: sample {pred!r} in the partial file has no rng_state"
@@ -329,6 +383,14 @@ def run(
     computed = run_resumable(samples, one, output, settings=header, on_resume=on_resume)
     rows_out = list(read_jsonl(output))
     totals = _totals(rows_out)
+    stream = None
+    if decoding.uses_rng:
+        stream = {
+            "seeded_at": [s["id"] for s in samples if before[s["id"]] is None],
+            "continued_from": None
+            if not chain
+            else {"file": Path(continue_from).name, "samples": sorted(chain)},
+        }
     record = provenance.record(
         f"{run.benchmark}_generate",
         watch=watch,
@@ -340,6 +402,7 @@ def run(
             "applied": decoding.applied,
             "max_new_tokens": max_new_tokens,
             "rng_group": rng_group,
+            "rng_stream": stream,
             "truncation": None if budget is None else {"drop_middle": int(budget)},
             "dream_bos_string": model.family == "dream"
             and (run.benchmark in DREAM_BOS_BENCHMARKS if dream_bos is None else bool(dream_bos)),
@@ -365,6 +428,77 @@ def run(
         totals["seconds"],
     )
     return record
+
+
+def _chain_states(
+    continue_from: str | Path | None,
+    output: str | Path,
+    header: dict[str, Any],
+    carried: list[Any],
+    selected_ids: list[Any],
+    shard: tuple[int, int],
+    seed: int,
+    decoding: Decoding,
+    rng_group: str | None,
+) -> dict[Any, str]:
+    """{sample id: its saved generator state} of the samples before this shard whose streams
+    this shard continues (`carried`), read from `continue_from`, the shard before it; checked
+    to be that shard (ChainError naming both files)."""
+    first, stop = shard
+    if continue_from is None:
+        if carried:
+            raise ChainError(
+                f"{output}: samples {first}-{stop} continue the random stream of sample "
+                f"{carried[0]!r}, generated by the shard before this one: give that shard's "
+                "predictions file (continue_from), so that the stream goes on from its state"
+            )
+        return {}
+    continue_from = Path(continue_from)
+    where = (
+        f"{output} (samples {first}-{stop}) cannot continue the random stream of {continue_from}"
+    )
+    record_file = provenance_path(continue_from)
+    if not continue_from.exists() or not record_file.exists():
+        raise ChainError(f"{where}: it or its provenance file {record_file.name} does not exist")
+    record = read_json(record_file)
+    samples = record.get("samples") or {}
+    settings = record.get("settings") or {}
+    span = samples.get("range") or [0, samples.get("selected")]
+    problems = []
+    if span[1] != first:
+        problems.append(
+            f"it holds samples {span[0]}-{span[1]}, so it is not the shard just before this "
+            f"one (which must stop at sample {first})"
+        )
+    if samples.get("selected") != len(selected_ids):
+        problems.append(
+            f"it was cut from {samples.get('selected')} selected samples, this job from "
+            f"{len(selected_ids)}"
+        )
+    theirs = (record.get("depends_on") or {}).get("inputs")
+    if theirs != header["inputs"]:
+        problems.append("its prompts file or checkpoint differs (sha256)")
+    if (
+        record.get("seed") != seed
+        or settings.get("applied") != json.loads(canonical(decoding.applied))
+        or settings.get("rng_group") != rng_group
+    ):
+        problems.append("it was generated under another seed, sampler or rng_group")
+    if problems:
+        raise ChainError(f"{where}: " + "; ".join(problems))
+    rows = {r["id"]: r for r in read_jsonl(continue_from)}
+    if list(rows) != selected_ids[span[0] : span[1]]:
+        raise ChainError(f"{where}: its answers are not those of samples {span[0]}-{span[1]}")
+    states = {}
+    for pred in carried:
+        state = rows.get(pred, {}).get("rng_state")
+        if state is None:
+            raise ChainError(
+                f"{where}: it has no rng_state after sample {pred!r}, whose stream this shard "
+                "continues"
+            )
+        states[pred] = state
+    return states
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
