@@ -784,6 +784,16 @@ def test_longbench_fingerprints_follow_what_each_stage_reads(paper_config: dict)
     bos = copy.deepcopy(base)
     bos["benchmarks"]["longbench"]["dream_bos"] = True
     assert g4 != fp(bos, "longbench:generate", context="4k", subset="trec", **job)
+    # the demo's answer cap: a generation setting (reruns the jobs), the paper has none
+    capped = copy.deepcopy(base)
+    capped["benchmarks"]["longbench"]["max_new_tokens_cap"] = 16
+    assert g4 != fp(capped, "longbench:generate", context="4k", subset="trec", **job)
+    from longllada.benchmarks import longbench
+
+    cfg = Study(capped).benchmarks["longbench"]
+    assert longbench.answer_tokens("gov_report", cfg) == 16
+    assert longbench.answer_tokens("trec", cfg) == min(16, longbench.SUBSETS["trec"].max_new_tokens)
+    assert longbench.answer_tokens("gov_report", base["benchmarks"]["longbench"]) == 512
     # the data check reads the configured subsets' files only
     few = copy.deepcopy(base)
     few["benchmarks"]["longbench"]["subsets"] = ["trec", "lcc"]

@@ -47,7 +47,7 @@ def unit_work(study: Study, run: Run, unit: str) -> tuple[int, int, int]:
         if run.benchmark == "ruler":
             n, new = cfg["samples"], cfg["max_new_tokens"]
         else:  # a prompt longer than the budget is cut to it: the cost of a full one
-            n, new = longbench.SUBSETS[item].n_samples, longbench.SUBSETS[item].max_new_tokens
+            n, new = longbench.SUBSETS[item].n_samples, longbench.answer_tokens(item, cfg)
         if ".samples" in unit:  # one shard: 4k_vt.samples0-50
             first, stop = unit.split(".samples", 1)[1].split("-")
             return (int(stop) - int(first), ctx, new)

@@ -487,7 +487,7 @@ class Study:
             lengths = [(f"{bench} answers", cfg["max_new_tokens"])]
         elif bench == "longbench":
             lengths = [
-                (f"longbench subset {name} answers", longbench.SUBSETS[name].max_new_tokens)
+                (f"longbench subset {name} answers", longbench.answer_tokens(name, cfg))
                 for name in cfg["subsets"]
                 if name in longbench.SUBSETS
             ]

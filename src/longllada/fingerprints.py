@@ -46,7 +46,7 @@ STAGE_SETTINGS = {
     # LongBench prompts are whole (model-independent); a context enters a generation job
     # through its unit (the budget's tokens)
     "longbench:prompts": (),
-    "longbench:generate": ("sample_limit", "dtype", "dream_bos"),
+    "longbench:generate": ("sample_limit", "dtype", "dream_bos", "max_new_tokens_cap"),
     "longbench:score": ("sample_limit", "contexts"),
 }
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")

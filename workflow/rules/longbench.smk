@@ -73,8 +73,9 @@ rule longbench_generate:
         model=lambda w: study.models[w.model],
         run=run_of("longbench"),
         settings=fingerprints.unrecorded(LONGBENCH),
-        # the subset's OpenCompass max_out_len (LLaDA rounds it up to whole blocks)
-        max_new_tokens=lambda w: longbench.SUBSETS[w.subset].max_new_tokens,
+        # the subset's OpenCompass max_out_len, or the demo's cap (LLaDA rounds it up to
+        # whole blocks)
+        max_new_tokens=lambda w: longbench.answer_tokens(w.subset, LONGBENCH),
         budget=lambda w: LONGBENCH_CONTEXTS[w.context],
         # the official SizePartitioner's tasks (the prompts' oc_task): the stream restarts at
         # each task's first sample and nowhere else; a Dream shard point inside a task

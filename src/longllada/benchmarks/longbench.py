@@ -78,6 +78,14 @@ CATEGORIES = ("SD", "MD", "Sum", "ICL", "Syn", "Code")
 RNG_GROUP = "oc_task"
 
 
+def answer_tokens(subset: str, cfg: Mapping[str, Any] | None = None) -> int:
+    """A subset's answer length: OpenCompass's max_out_len, capped by the config's
+    `max_new_tokens_cap` where one is set (the demo's, to keep 512-step summaries off a CPU)."""
+    cap = (cfg or {}).get("max_new_tokens_cap")
+    n = SUBSETS[subset].max_new_tokens
+    return n if cap is None else min(n, int(cap))
+
+
 def _check_subsets(names: Iterable[str]) -> None:
     unknown = sorted(set(names) - set(SUBSETS))
     if unknown:
