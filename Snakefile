@@ -45,6 +45,19 @@ if _elsewhere:
 
 
 include: "workflow/rules/common.smk"
+
+
+# Every file the config names must be there before anything runs: Snakemake would keep a table
+# whose published CSV vanished, a figure whose document did. Fetched or generated data edited
+# after its data check stops here too (longllada.inputs). Outside the repository root, paths
+# found only in the repository are left to the warning above. Checked by the main process only:
+# a job it starts (on a cluster node) re-reads this file while the data checks may be writing.
+if workflow.is_main_process:
+    _problems = study.input_problems(Path.cwd(), workflow.basedir)
+    if _problems:
+        raise ConfigError("\n".join(_problems))
+
+
 include: "workflow/rules/models.smk"
 include: "workflow/rules/verify.smk"
 include: "workflow/rules/perplexity.smk"

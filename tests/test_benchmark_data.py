@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
 import httpx2
@@ -415,12 +417,13 @@ def test_archive_through_the_data_check(tmp_path: Path, archive, monkeypatch) ->
     out = tmp_path / data_sources.manifest_path(key)
     manifest = data_sources.prepare(bench, spec, files, out)
     assert data_sources.kind(spec) == "archive"
-    assert manifest["dir"] == str((tmp_path / "resources/data" / key).resolve())
+    assert manifest["dir"] == f"resources/data/{key}"  # inside the project: relative
     first = out.read_bytes()
     data_sources.prepare(bench, spec, files, out)
     assert out.read_bytes() == first
     read = niah.read_data_manifest if bench == "niah" else ruler.read_data_manifest
     assert read(out)["files"] == manifest["files"]
+    assert Path(read(out)["dir"]) == (tmp_path / "resources/data" / key).resolve()
 
 
 def test_paper_config_takes_needlebench_from_opencompass_zip() -> None:
@@ -439,3 +442,72 @@ def test_paper_config_takes_needlebench_from_opencompass_zip() -> None:
         "archive"
     }
     assert data_sources.FILES["niah"] == ("en_un_asr.jsonl", "needles.jsonl")
+
+
+def test_a_copied_project_reads_its_own_data(tmp_path: Path, archive, monkeypatch) -> None:
+    """`cp -a` of a project: the data manifest names its directory relative to the project (the
+    working directory), so the copy's prompts jobs read the copy's files."""
+    from longllada import data_sources
+    from longllada.benchmarks import niah, ruler
+
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    spec = {"archive": archive["url"], "md5": archive["md5"]}
+    bench, key = archive["benchmark"], archive["key"]
+    out = Path(data_sources.manifest_path(key))
+    data_sources.prepare(bench, spec, data_sources.files_of(bench, None), out)
+    copy = tmp_path / "a/b/copy"
+    shutil.copytree(project, copy, symlinks=True)
+    shutil.rmtree(project)
+    monkeypatch.chdir(copy)
+    read = niah.read_data_manifest if bench == "niah" else ruler.read_data_manifest
+    assert Path(read(out)["dir"]) == copy / "resources/data" / key
+
+
+def test_an_edited_fetched_or_generated_data_file_is_named(
+    tmp_path: Path, archive, contents: dict[str, bytes], monkeypatch
+) -> None:
+    """Only a local data directory is watched (an edit reruns its check); a fetched or generated
+    file edited by hand would never be used nor noticed. It is named when the config is loaded
+    (`data_sources.changed_files`, through Study.input_problems) and when a prompts job reads
+    it, with how to restore the pinned bytes (delete the manifest, run the check alone) or how
+    to run on edited data (a local directory)."""
+    from longllada import data_sources
+    from longllada.benchmarks import niah, ruler
+
+    monkeypatch.chdir(tmp_path)
+    spec = {"archive": archive["url"], "md5": archive["md5"]}
+    bench, key = archive["benchmark"], archive["key"]
+    files = data_sources.files_of(bench, None)
+    out = Path(data_sources.manifest_path(key))
+    data_sources.prepare(bench, spec, files, out)
+    assert data_sources.changed_files(bench, spec, tmp_path) == []
+    edited = tmp_path / "resources/data" / key / files[0]
+    original = edited.read_bytes()
+    os.utime(edited)  # newer than the manifest, the same bytes: hashed, and fine
+    assert data_sources.changed_files(bench, spec, tmp_path) == []
+
+    edited.write_bytes(original.upper())  # same size, other bytes
+    problems = data_sources.changed_files(bench, spec, tmp_path)
+    assert len(problems) == 1
+    assert problems[0].startswith(f"data.{key}: {edited} changed after the data check ({out}): ")
+    remedy = f"delete {out} and run the check alone, `snakemake {out} [--configfile FILE]`"
+    assert "pinned archive" in problems[0] and remedy in problems[0]
+    assert f"set data.{key} to it (a local directory" in problems[0]
+    read = niah.read_data_manifest if bench == "niah" else ruler.read_data_manifest
+    with pytest.raises(ValueError, match=re.escape(remedy)):
+        read(out)
+    edited.unlink()
+    assert "missing" in data_sources.changed_files(bench, spec, tmp_path)[0]
+
+    # The remedy restores the archive's bytes, and the same manifest.
+    before = out.read_bytes()
+    out.unlink()
+    data_sources.prepare(bench, spec, files, out)
+    assert edited.read_bytes() == original and out.read_bytes() == before
+    assert data_sources.changed_files(bench, spec, tmp_path) == []
+
+    # A local directory is watched by its check's fingerprint instead: not named here.
+    local = _local(tmp_path, contents)
+    assert data_sources.changed_files(bench, str(local), tmp_path) == []

@@ -63,3 +63,33 @@ def test_nan_lambda_exit_code(tmp_path: Path, capsys) -> None:
     path.write_text(text.replace("ntk: [1, {target: 2048}]", "ntk: [1, .nan]", 1))
     assert main(["validate", str(path)]) == 1
     assert "targets.table2_ruler.runs[0].ntk[1]: λ nan" in capsys.readouterr().err
+
+
+def test_validate_names_a_missing_published_file_or_document(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A `published:` CSV or the `data.ppl_document` that does not exist: validate fails naming
+    the key and the path (on a built tree the run would otherwise keep the old table/figure)."""
+    monkeypatch.chdir(ROOT)
+    text = (ROOT / "config/demo.yaml").read_text()
+    for old, new, key in (
+        (
+            "published: config/published/figure1a_perplexity.csv",
+            "published: config/published/figure1a_gone.csv",
+            "targets.figure1a_perplexity.published: config/published/figure1a_gone.csv",
+        ),
+        (
+            "ppl_document: src/longllada/data/demo_document.jsonl",
+            "ppl_document: resources/data/ppl/gone.txt",
+            "data.ppl_document: resources/data/ppl/gone.txt",
+        ),
+    ):
+        assert old in text
+        path = tmp_path / "c.yaml"
+        path.write_text(text.replace(old, new, 1))
+        assert main(["validate", str(path)]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"longllada validate: {path}:\n  {key} does not exist"), err
+        assert f"relative paths are read from the working directory {ROOT}" in err
+    path.write_text(text)
+    assert main(["validate", str(path)]) == 0

@@ -548,3 +548,89 @@ def test_use_local_dir_needs_no_network(checkpoint: Path, monkeypatch: pytest.Mo
 
     with pytest.raises(DownloadError, match="does not exist"):
         use_local_dir(checkpoint / "nope")
+
+
+# ----------------------------------------------------------------- a copied or moved project
+
+
+def _project_with(checkpoint: Path, project: Path) -> Path:
+    """`project` holding a copy of `checkpoint` at results/checkpoints/m/hub and its
+    download.json, written (as the download rule does) with `project` as working directory."""
+    from longllada import checkpoints
+
+    hub = project / "results/checkpoints/m/hub"
+    shutil.copytree(checkpoint, hub)
+    os.chdir(project)
+    manifest = use_local_dir(Path("results/checkpoints/m/hub"))
+    manifest_file = project / "results/checkpoints/m/download.json"
+    write_json(manifest_file, manifest)
+    assert checkpoints.model_dir(manifest_file) == hub
+    return manifest_file
+
+
+def test_a_copied_project_loads_its_own_checkpoint(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cp -a` of a project: download.json names its checkpoint relative to the project (the
+    working directory), so the copy loads its own files, not the original tree's; a checkpoint
+    outside the project stays absolute, and an older manifest's absolute path still works."""
+    from longllada import checkpoints
+
+    monkeypatch.chdir(tmp_path)
+    original = _project_with(checkpoint, tmp_path / "project")
+    assert json.loads(original.read_text())["snapshot_dir"] == "results/checkpoints/m/hub"
+    copy = tmp_path / "elsewhere/deeper/copy"
+    shutil.copytree(tmp_path / "project", copy, symlinks=True)
+    shutil.rmtree(tmp_path / "project")
+    os.chdir(copy)
+    manifest = Path("results/checkpoints/m/download.json")
+    assert checkpoints.model_dir(manifest) == copy / "results/checkpoints/m/hub"
+
+    outside = use_local_dir(checkpoint)  # a local_dir outside the project
+    assert outside["snapshot_dir"] == str(checkpoint.resolve())
+    write_json(manifest, outside)
+    assert checkpoints.model_dir(manifest) == checkpoint.resolve()
+
+
+def test_a_checkpoint_changed_after_its_download_check_stops_the_job(
+    checkpoint: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file the download check verified is checked again when a job loads the checkpoint:
+    its size, its sha256 up to hub.HASHED_AT_LOAD bytes, and beyond that the shards' headers
+    against the index; a mismatch names the file and the manifest."""
+    from longllada import checkpoints, hub
+
+    monkeypatch.chdir(tmp_path)
+    manifest = _project_with(checkpoint, tmp_path / "project")
+    root = tmp_path / "project/results/checkpoints/m/hub"
+    where = re.escape(str(manifest))
+
+    tok = root / "tokenizer_config.json"
+    saved = tok.read_bytes()
+    tok.write_bytes(saved.replace(b"4096", b"8192"))  # same size, other bytes
+    with pytest.raises(DownloadError, match=rf"{re.escape(str(tok))}: its sha256 .*{where}"):
+        checkpoints.model_dir(manifest)
+    tok.write_bytes(saved)
+    checkpoints.model_dir(manifest)
+
+    shard = root / SHARD2
+    saved = shard.read_bytes()
+    shard.write_bytes(saved + b"\0")
+    with pytest.raises(DownloadError, match=rf"{re.escape(str(shard))} has {len(saved) + 1} "):
+        checkpoints.model_dir(manifest)
+    shard.unlink()
+    with pytest.raises(DownloadError, match=rf"{re.escape(str(shard))} is missing; {where}"):
+        checkpoints.model_dir(manifest)
+    shard.write_bytes(saved)
+
+    # Shards above the hashing limit: size and header. An index of the same size that puts a
+    # tensor in the other shard is caught by the header check.
+    monkeypatch.setattr(hub, "HASHED_AT_LOAD", 0)
+    index = json.loads((root / INDEX).read_text())
+    tensor = next(t for t, s in index["weight_map"].items() if s == SHARD1)
+    index["weight_map"][tensor] = SHARD2
+    text = json.dumps(index, indent=2)
+    assert len(text) == (root / INDEX).stat().st_size
+    (root / INDEX).write_text(text)
+    with pytest.raises(DownloadError, match=rf"Tensor {re.escape(tensor)}: .*{where}"):
+        checkpoints.model_dir(manifest)

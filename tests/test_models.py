@@ -777,3 +777,50 @@ def test_declared_rope_check_names_a_broken_config(ckpt, tmp_path: Path) -> None
     model = Model("m", "m", "llada", "base", 256, cfg["rope_theta"], 16, "float32")
     with pytest.raises(ConfigError, match=re.escape(str(d / "config.json"))):
         checkpoints._check_declared_rope(model, d)
+
+
+@pytest.mark.parametrize("model_type", ["mistral", "qwen2", "LLaMA"])
+def test_an_ar_checkpoint_of_another_architecture_is_refused(
+    model_type: str, ckpt, tmp_path: Path
+) -> None:
+    """Family ar is the paper's LLaMA3 baseline: a config.json of another transformers
+    architecture would load through AutoModelForCausalLM silently (Mistral takes LLaMA's tensor
+    names as they are). Refused by name: the model key, the model_type found, 'llama'."""
+    d = _copy(ckpt["llama"], tmp_path / "llama")
+    _patch_config(d, model_type=model_type)
+    with pytest.raises(CheckpointError) as info:
+        load_model(d, "ar", key="llama3_8b_base")
+    message = str(info.value)
+    assert message.startswith(f"models.llama3_8b_base: {d / 'config.json'} has model_type")
+    assert repr(model_type) in message and "expects model_type 'llama'" in message
+    # The same at download time.
+    model = _entry("llama", "ar", _config(ckpt["llama"])["rope_parameters"]["rope_theta"])
+    with pytest.raises(ConfigError, match=rf"models\.m .*{model_type!r}.*'llama'"):
+        checkpoints._check_declared_rope(model, d)
+    _patch_config(d, model_type="llama")
+    load_model(d, "ar", key="llama3_8b_base")
+
+
+def test_a_copied_view_with_dangling_links_names_the_link(ckpt, tmp_path: Path) -> None:
+    """A RoPE view copied without its original: the index is there, as a link whose file is
+    gone; the message names that link, not "no weights ... expected the index"."""
+    from longllada import hub, rope
+
+    theta = _config(ckpt["llada"])["rope_theta"]
+    scaling = rope.scaling_for_lambda(theta, 16, 256, 3)
+    rope.patch_checkpoint(ckpt["llada"], tmp_path / "view", scaling)
+    copy = tmp_path / "elsewhere/deeper/view"
+    shutil.copytree(tmp_path / "view", copy, symlinks=True)
+    index = copy / INDEX
+    assert index.is_symlink() and not index.exists()
+    with pytest.raises(CheckpointError, match=rf"{re.escape(str(index))} is a link to .*"):
+        load_model(copy, "llada")
+    with pytest.raises(hub.DownloadError, match=rf"{re.escape(str(index))} is a link to "):
+        hub.verify_checkpoint(copy)
+    # The index found, a shard's link dangling: named too.
+    shutil.copy2(ckpt["llada"] / INDEX, copy / INDEX.replace(".json", ".tmp"))
+    index.unlink()
+    (copy / INDEX.replace(".json", ".tmp")).rename(index)
+    shard = copy / json.loads(index.read_text())["weight_map"]["model.transformer.ln_f.weight"]
+    with pytest.raises(CheckpointError, match=rf"{re.escape(str(shard))} is a link to "):
+        load_model(copy, "llada")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 
 import pytest
@@ -130,3 +131,72 @@ def test_patch_refuses_a_checkpoint_that_disagrees(tiny_checkpoints, tmp_path: P
     scaling = rope.scaling_for_lambda(500_000.0, 16, 256, 3)  # the checkpoint has 1e4
     with pytest.raises(ValueError, match="rope_theta=10000"):
         rope.patch_checkpoint(tiny_checkpoints["llada"], tmp_path / "x", scaling)
+
+
+def _tiny_entry(local_dir: Path | None = None):
+    from longllada.config import Model
+
+    return Model(
+        key="m",
+        label="m",
+        family="llada",
+        variant="base",
+        t_train=256,
+        rope_theta=10_000.0,
+        head_dim=16,
+        dtype="float32",
+        local_dir=str(local_dir) if local_dir else None,
+        demo=None if local_dir else {"preset": "tiny", "seed": 0},
+    )
+
+
+@pytest.mark.parametrize("where", ["inside", "outside"])
+def test_a_copied_project_loads_its_own_patched_view(
+    tiny_checkpoints: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """`cp -a` of a built project, the original deleted: the RoPE view's links are relative,
+    so the copy's view reaches the copy's shards; a checkpoint outside the project (a local_dir
+    elsewhere) is linked by its absolute path, which the copy still finds."""
+    import shutil
+
+    from longllada import checkpoints
+    from longllada.models import load_model
+
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    if where == "inside":
+        snapshot = project / "results/demo_hub/m"
+        shutil.copytree(tiny_checkpoints["llada"], snapshot)
+        model = _tiny_entry()
+    else:
+        snapshot = tmp_path / "shared/llada"
+        shutil.copytree(tiny_checkpoints["llada"], snapshot)
+        model = _tiny_entry(snapshot)
+    manifest = Path("results/checkpoints/m/download.json")
+    checkpoints.materialize(model, snapshot, manifest)
+    scaling = rope.scaling_for_lambda(10_000.0, 16, 256, 3)
+    record = Path("results/checkpoints/m/ntk3/rope_patch.json")
+    checkpoints.patch(scaling, manifest, record)
+    links = [p for p in record.parent.iterdir() if p.is_symlink()]
+    assert links and all(os.path.isabs(os.readlink(p)) == (where == "outside") for p in links)
+
+    copy = tmp_path / "a/b/copy"
+    shutil.copytree(project, copy, symlinks=True)
+    monkeypatch.chdir(copy)
+    shutil.rmtree(project)
+    view = checkpoints.model_dir(record)
+    assert view == Path("results/checkpoints/m/ntk3")
+    shards = [p for p in links if p.name.endswith(".safetensors")]
+    expected = copy / "results/demo_hub/m" if where == "inside" else snapshot
+    assert all((view / p.name).resolve().parent == expected.resolve() for p in shards)
+    net = load_model(view, "llada")
+    assert net.config.rope_theta == 30_000.0
+
+    # The view's own config.json must still hold the theta its record wrote.
+    from longllada import hub
+
+    config = json.loads((view / "config.json").read_text())
+    (view / "config.json").write_text(json.dumps(config | {"rope_theta": 10_000.0}))
+    with pytest.raises(hub.DownloadError, match=r"config.json has rope_theta 10000, but the RoPE"):
+        checkpoints.model_dir(record)

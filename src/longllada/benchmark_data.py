@@ -8,11 +8,13 @@ the manifest, which names the directory holding the files and the size and sha25
 
     {"source": {"hub_id": ..., "revision": <as requested>, "commit": <40-hex sha>}
                or {"archive": <url>, "md5": ..., "sha256": <of the archive>}
-               or {"local_dir": <absolute path>},
-     "dir": <absolute path of the directory holding the files>,
+               or {"local_dir": <path>},
+     "dir": <path of the directory holding the files>,
      "files": {name: {"sha256": ..., "size": ...}}}
 
 No timestamp or host name enters it, so the same bytes give the same manifest (and digest).
+Paths are relative to the project (the working directory) when they lie inside it, so a copied
+or moved project reads its own files; absolute when they lie outside (`files.project_path`).
 
 Errors the user can fix (unknown repo or revision, gated dataset, no network, a file the repo does
 not have, a corrupt download, a missing local file) are raised as `DataError`, naming the file and
@@ -48,7 +50,7 @@ from huggingface_hub.errors import (
     RevisionNotFoundError,
 )
 
-from longllada.files import canonical, digest, write_json
+from longllada.files import canonical, digest, project_path, write_json
 from longllada.hub import _SHA1_RE, _file_digest, _first_line, _git_blob_sha1, _scrub
 
 __all__ = [
@@ -155,7 +157,7 @@ def fetch_hub_files(
 
     return {
         "source": {"hub_id": repo_id, "revision": revision, "commit": commit},
-        "dir": str(out_dir),
+        "dir": project_path(out_dir),
         "files": entries,
     }
 
@@ -291,7 +293,11 @@ def fetch_archive_files(
             and _file_digest(out_dir / n, hashlib.sha256()) == known["files"][n]["sha256"]
             for n in names
         ):
-            return {"source": known["source"], "dir": str(out_dir), "files": known["files"]}
+            return {
+                "source": known["source"],
+                "dir": project_path(out_dir),
+                "files": known["files"],
+            }
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".download-") as tmp:
         archive = Path(tmp) / "archive.zip"
@@ -375,7 +381,8 @@ def check_local_files(directory: Path, files: Sequence[str]) -> dict[str, Any]:
         except OSError as err:
             raise DataError(f"{path} cannot be read: {_first_line(err)}") from err
         entries[name] = {"sha256": sha256, "size": st.st_size}
-    return {"source": {"local_dir": str(root)}, "dir": str(root), "files": entries}
+    where = project_path(root)
+    return {"source": {"local_dir": where}, "dir": where, "files": entries}
 
 
 def local_files_state(directory: Path, files: Sequence[str]) -> dict[str, list[int] | None]:

@@ -16,7 +16,7 @@ from typing import Any
 
 from longllada import fingerprints, hub, provenance, rope
 from longllada.config import ConfigError, Model, Study
-from longllada.files import canonical, digest, read_json, write_json
+from longllada.files import canonical, digest, from_project, read_json, write_json
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def materialize(model: Model, snapshot_dir: str | Path, manifest_path: str | Pat
         manifest = hub.fetch_snapshot(model.hub_id, model.revision, Path(snapshot_dir))
     else:
         manifest = hub.use_local_dir(Path(model.local_dir or snapshot_dir))
-    _check_declared_rope(model, Path(manifest["snapshot_dir"]))
+    _check_declared_rope(model, from_project(manifest["snapshot_dir"]))
     # download.json holds what later jobs depend on (the bytes, where they are, the commit);
     # the revision asked for and the run facts go to the sidecar (see provenance_path).
     requested = manifest.pop("requested_revision", None)
@@ -187,7 +187,7 @@ def patch(scaling: rope.NtkScaling, manifest_path: str | Path, record_path: str 
         k: manifest.get(k) for k in ("model_key", "repo_id", "commit_sha", "checkpoint_sha256")
     }
     record = rope.patch_checkpoint(
-        Path(manifest["snapshot_dir"]), Path(record_path).parent, scaling, source=source
+        from_project(manifest["snapshot_dir"]), Path(record_path).parent, scaling, source=source
     )
     write_json(
         provenance_path(record_path),
@@ -211,10 +211,53 @@ def patch(scaling: rope.NtkScaling, manifest_path: str | Path, record_path: str 
 
 
 def model_dir(checkpoint_file: str | Path) -> Path:
-    """The directory to load a model from, given the file that stands for its checkpoint."""
+    """The directory to load a model from, given the file that stands for its checkpoint, once
+    its files are checked to be the ones the download check verified.
+
+    download.json's `snapshot_dir` is relative to the project (the working directory) when the
+    checkpoint lies inside it, so a copied project loads its own copy; an absolute one (outside
+    the project, or an older manifest) is read as it is. Every file is checked against the
+    manifest (`hub.check_verified_files`: size, sha256 up to `hub.HASHED_AT_LOAD` bytes, the
+    shards' headers against the index); a RoPE-patched view's links must lead to files with the
+    contents its original's manifest verified, and its config.json must hold the record's new
+    rope_theta. A mismatch raises hub.DownloadError naming the file."""
     checkpoint_file = Path(checkpoint_file)
     if checkpoint_file.name == "download.json":
-        return Path(read_json(checkpoint_file)["snapshot_dir"])
+        manifest = read_json(checkpoint_file)
+        root = from_project(manifest["snapshot_dir"])
+        if not root.is_dir():
+            raise hub.DownloadError(
+                f"{checkpoint_file} names the checkpoint directory {manifest['snapshot_dir']} "
+                f"({root}), which does not exist: rerun the download check alone (`snakemake "
+                f"--forcerun download -- {checkpoint_file}`), then the job"
+            )
+        files = manifest.get("verification", {}).get("files", [])
+        hub.check_verified_files(root, files, str(checkpoint_file))
+        return root
     if checkpoint_file.name == "rope_patch.json":
-        return checkpoint_file.parent
+        view = checkpoint_file.parent
+        original = view.parent / "download.json"
+        # The view's links are checked by what they lead to: the files its original's manifest
+        # verified (a dangling link is named as such).
+        files = read_json(original).get("verification", {}).get("files", [])
+        hub.check_verified_files(view, files, str(original), skip=("config.json",))
+        _check_patched_theta(view / "config.json", read_json(checkpoint_file))
+        return view
     raise ValueError(f"{checkpoint_file} is neither a download.json nor a rope_patch.json")
+
+
+def _check_patched_theta(config_path: Path, record: dict[str, Any]) -> None:
+    """A view's config.json must hold the rope_theta its rope_patch.json wrote."""
+    try:
+        config = read_json(config_path)
+        params = config.get("rope_parameters") or {}
+        theta = float(params.get("rope_theta", config.get("rope_theta")))
+    except (OSError, ValueError, TypeError, AttributeError) as err:
+        raise hub.DownloadError(f"{config_path} cannot be read: {err}", path=config_path) from err
+    if not math.isclose(theta, float(record["new_theta"])):
+        raise hub.DownloadError(
+            f"{config_path} has rope_theta {theta:g}, but the RoPE patch wrote "
+            f"{float(record['new_theta']):g}: rerun the patch (`snakemake --forcerun rope_patch "
+            f"-- {config_path.parent / 'rope_patch.json'}`), then the job",
+            path=config_path,
+        )

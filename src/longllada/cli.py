@@ -54,6 +54,13 @@ def cmd_ntk(args: argparse.Namespace) -> int:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     study = Study.from_file(args.config)
+    # Files the config names must be there (relative paths: from the working directory, as
+    # snakemake reads them), and fetched or generated data unedited since its data check.
+    problems = study.input_problems(Path.cwd())
+    if problems:
+        lines = "\n".join(f"  {p}" for p in problems)
+        print(f"longllada validate: {args.config}:\n{lines}", file=sys.stderr)
+        return 1
     paper = study.paper_runs()
     by_bench: dict[str, int] = {}
     for run in study.runs.values():

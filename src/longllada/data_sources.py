@@ -11,13 +11,17 @@ Four forms of `data.needlebench`, `data.ruler` and `data.longbench`:
 - `{demo: paul_graham_essays}`: files the project generates in the same formats, the haystack
   from real English prose (`longllada.prose`), for the demo and the tests.
 
-Every form ends in the same manifest (`results/data/<data key>/manifest.json`): the directory,
-each file's sha256 and size, and the source. It is deterministic, so a check that finds the
-same bytes rewrites the same file and nothing after it reruns.
+Every form ends in the same manifest (`results/data/<data key>/manifest.json`): the directory
+(relative to the project when inside it), each file's sha256 and size, and the source. It is
+deterministic, so a check that finds the same bytes rewrites the same file and nothing after it
+reruns. A local directory is watched (`local_state`: an edit reruns its check); fetched or
+generated files are checked against the manifest when the config is loaded (`changed_files`)
+and when a prompts job reads them (`files.read_data_manifest`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -25,6 +29,7 @@ from typing import Any
 from longllada import benchmark_data, prose
 from longllada.benchmarks import longbench_data, niah, ruler
 from longllada.config import DATA_KEY
+from longllada.files import data_remedy, from_project, sha256_file
 
 DEMO_SOURCES = ("paul_graham_essays",)
 # The files each benchmark reads from its data directory.
@@ -75,6 +80,48 @@ def local_state(benchmark: str, spec: str | Mapping[str, Any], files: Sequence[s
     if kind(spec) != "local":
         return None
     return benchmark_data.local_files_state(Path(str(spec)), files)
+
+
+def changed_files(
+    benchmark: str, spec: str | Mapping[str, Any], root: str | Path = "."
+) -> list[str]:
+    """Fetched or generated data files (in the directory the config names) that no longer have
+    the bytes their data check recorded: one problem each, naming the file and what to do
+    (`files.data_remedy`). [] for a local directory (watched: an edit reruns its check), when no
+    manifest is there yet, and for a manifest of another directory (the config changed: the
+    check reruns). Cheap enough for every snakemake start: a file is hashed only when its size
+    is the recorded one and it was written after the manifest."""
+    if kind(spec) == "local":
+        return []
+    root = Path(root)
+    shown = manifest_path(DATA_KEY[benchmark])
+    try:
+        manifest = json.loads((root / shown).read_text(encoding="utf-8"))
+        written = (root / shown).stat().st_mtime_ns
+        directory = from_project(manifest["dir"], root)
+        files = dict(manifest["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []  # none yet (or torn): the data check runs and writes it
+    assert isinstance(spec, Mapping)
+    named = demo_dir(benchmark) if kind(spec) == "demo" else fetch_dir(benchmark, spec)
+    if directory.resolve() != from_project(named, root).resolve():
+        return []
+    problems = []
+    for name, entry in sorted(files.items()):
+        path = directory / name
+        try:
+            st = path.stat()
+        except OSError:
+            problem = f"{path}: missing (it was there when {shown} was written)"
+        else:
+            if st.st_size == entry.get("size") and (
+                st.st_mtime_ns <= written or sha256_file(path) == entry.get("sha256")
+            ):
+                continue
+            problem = f"{path} changed after the data check ({shown})"
+        remedy = data_remedy(shown, manifest.get("source"))
+        problems.append(f"data.{DATA_KEY[benchmark]}: {problem}: {remedy}")
+    return problems
 
 
 def prepare(

@@ -83,22 +83,80 @@ def sha256_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def project_path(path: str | Path, root: str | Path | None = None) -> str:
+    """How a manifest records `path`: relative to the project (`root`, by default the working
+    directory, where Snakemake runs) when it lies inside it, so that a copied or moved project
+    reads its own files; absolute when it lies outside (a `local_dir` elsewhere, a shared data
+    directory). Read back with :func:`from_project`."""
+    base = Path(os.path.abspath(Path.cwd() if root is None else root))
+    absolute = Path(os.path.abspath(Path(path).expanduser()))
+    # As written first (a symlinked results/ stays relative), then with links resolved.
+    for inner, outer in ((absolute, base), (absolute.resolve(), base.resolve())):
+        try:
+            return inner.relative_to(outer).as_posix() or "."
+        except ValueError:
+            continue
+    return str(absolute.resolve())
+
+
+def from_project(recorded: str | Path, root: str | Path | None = None) -> Path:
+    """A path a manifest recorded (:func:`project_path`), absolute: a relative one is read from
+    the project root (by default the working directory), an absolute one (outside the project,
+    or from a manifest written before paths were relative) as it is."""
+    path = Path(recorded).expanduser()
+    if path.is_absolute():
+        return path
+    return Path(os.path.abspath((Path.cwd() if root is None else Path(root)) / path))
+
+
+def data_remedy(manifest_path: str | Path, source: Any) -> str:
+    """What to do about a data file that no longer has the bytes its data check recorded.
+
+    A local directory is watched (size and mtime of each file): snakemake reruns the check,
+    which records the new bytes, and what reads them. Fetched or generated files are not: the
+    check would restore the pinned bytes, so a hand edit would never be used; say how to restore
+    them, or how to run on edited data on purpose."""
+    source = source if isinstance(source, dict) else {}
+    if "local_dir" in source:
+        return (
+            "rerun snakemake: it checks the local directory again, records the new bytes and "
+            "rebuilds what depends on them"
+        )
+    key = Path(manifest_path).parent.name
+    if "archive" in source:
+        made = f"fetched it from the pinned archive {source['archive']}"
+    elif "hub_id" in source:
+        made = f"fetched it from the hub dataset {source['hub_id']}@{source.get('commit')}"
+    else:
+        made = "generated it"
+    return (
+        f"the data check {made}, so a hand edit of it is never used. To restore those bytes, "
+        f"delete {manifest_path} and run the check alone, `snakemake {manifest_path} "
+        "[--configfile FILE]` (the same bytes give the same manifest, and nothing after it "
+        "reruns); to run on edited data, "
+        f"copy the directory, edit the copy and set data.{key} to it (a local directory: its "
+        "edits rerun the check and what reads it)"
+    )
+
+
 def read_data_manifest(
     path: str | Path, needed: tuple[str, ...], error: type[Exception] = ValueError
 ) -> dict[str, Any]:
-    """A benchmark data check's manifest; each `needed` file must still have the bytes it
-    recorded (else `error`, naming the file: the check reruns and rebuilds what follows)."""
+    """A benchmark data check's manifest, its directory made absolute (a relative one is read
+    from the working directory: see :func:`project_path`); each `needed` file must still have
+    the size and sha256 it recorded (else `error`, naming the file and what to do)."""
     manifest = json.loads(Path(path).read_text(encoding="utf-8"))
-    directory = Path(manifest["dir"])
+    directory = from_project(manifest["dir"])
     for name in needed:
         if name not in manifest["files"]:
             raise error(f"{path}: the data check lists no {name}")
         file = directory / name
+        recorded = manifest["files"][name]
+        remedy = data_remedy(path, manifest.get("source"))
         if not file.is_file():
-            raise error(f"{file}: missing (it was there when {path} was written)")
-        if sha256_file(file) != manifest["files"][name]["sha256"]:
-            raise error(
-                f"{file} changed after the data check ({path}): rerun snakemake, which checks "
-                "it again and rebuilds what depends on it"
-            )
-    return manifest
+            raise error(f"{file}: missing (it was there when {path} was written): {remedy}")
+        if file.stat().st_size != recorded.get("size", file.stat().st_size) or (
+            sha256_file(file) != recorded["sha256"]
+        ):
+            raise error(f"{file} changed after the data check ({path}): {remedy}")
+    return {**manifest, "dir": str(directory)}

@@ -38,12 +38,13 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import filter_repo_objects
 
-from longllada.files import write_json
+from longllada.files import project_path, write_json
 
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS",
     "DEFAULT_PATTERNS",
     "DownloadError",
+    "check_verified_files",
     "fetch_snapshot",
     "use_local_dir",
     "verify_checkpoint",
@@ -100,6 +101,9 @@ _JSON_OBJECT_FILES = frozenset(
 _SIDECAR = Path(".cache") / "longllada" / "hub_metadata.json"
 
 _HASH_CHUNK = 1 << 20  # 1 MiB: bounded memory while hashing multi-GB shards
+# A job loading a checkpoint hashes the files up to this size again (configs, tokenizer, index,
+# code, a tiny model's shards); larger shards are checked by size and safetensors header.
+HASHED_AT_LOAD = 256 * 1024 * 1024
 _MAX_HEADER_BYTES = 100 * 1024 * 1024  # a real safetensors header is a few MB at most
 _SHA1_RE = re.compile(r"^[0-9a-f]{40}$")
 
@@ -422,7 +426,9 @@ def _manifest(
         "repo_id": repo_id,
         "requested_revision": revision,
         "commit_sha": commit,
-        "snapshot_dir": str(snapshot_dir.resolve()),
+        # Relative to the project when inside it (a copied project loads its own files),
+        # absolute outside it (a local_dir elsewhere): files.project_path.
+        "snapshot_dir": project_path(snapshot_dir),
         "patterns": patterns,
         "ignore_patterns": ignore,
         "verification": verification,
@@ -505,6 +511,54 @@ def verify_checkpoint(
     return {"files": files, "n_tensors": n_tensors, "total_bytes": total_bytes, "shards": shards}
 
 
+def check_verified_files(
+    root: Path,
+    files: Sequence[Mapping[str, Any]],
+    where: str,
+    *,
+    skip: Iterable[str] = (),
+) -> None:
+    """Before a job loads the checkpoint in `root`: are its files the ones the download check
+    verified? `files`: the manifest's `verification.files` (name, size, sha256), `where`: the
+    manifest, named in the message. Each file must be there (a link whose file is gone is
+    named as such) with its recorded size; files up to HASHED_AT_LOAD bytes also with their
+    sha256; larger shards are checked by their safetensors headers against the index (tensor
+    names, byte ranges, total_size), as the download check did. DownloadError otherwise,
+    naming the file."""
+    root = Path(root)
+    skipped = set(skip)
+    again = (
+        f"rerun the download check alone (`snakemake --forcerun download -- {where}`), then the job"
+    )
+    for entry in files:
+        name = entry["name"]
+        if name in skipped:
+            continue
+        path = root / name
+        if _gone_link(path):
+            raise DownloadError(f"{_gone_link(path)}; {where} verified it: {again}", path=path)
+        if not path.is_file():
+            raise DownloadError(f"{path} is missing; {where} verified it: {again}", path=path)
+        size = path.stat().st_size
+        if size != entry["size"]:
+            raise DownloadError(
+                f"{path} has {size} bytes, but {where} verified {entry['size']}: the file "
+                f"changed after the download check; {again}",
+                path=path,
+            )
+        if size <= HASHED_AT_LOAD and _file_digest(path, hashlib.sha256()) != entry["sha256"]:
+            raise DownloadError(
+                f"{path}: its sha256 is not the one {where} verified ({entry['sha256'][:12]}...): "
+                f"the file changed after the download check; {again}",
+                path=path,
+            )
+    try:
+        _verify_weights(root)
+    except DownloadError as err:
+        message = f"{err} ({where} verified it otherwise: {again})"
+        raise DownloadError(message, path=err.path) from err
+
+
 def _verify_weights(root: Path) -> tuple[list[str], int, int]:
     """Check the safetensors layout; return (shard names, tensor count, tensor bytes)."""
     single = root / SINGLE_WEIGHTS
@@ -514,6 +568,9 @@ def _verify_weights(root: Path) -> tuple[list[str], int, int]:
         tensors = _read_safetensors_header(single, SINGLE_WEIGHTS)
         return [SINGLE_WEIGHTS], len(tensors), sum(tensors.values())
     if not index_path.is_file():
+        for path in (index_path, single):  # a link whose file is gone: a copied view, say
+            if _gone_link(path):
+                raise DownloadError(f"No weights in {root}: {_gone_link(path)}.", path=path)
         raise DownloadError(f"No weights in {root}: expected {SINGLE_WEIGHTS} or {INDEX_FILE}.")
 
     index = _read_json_file(root, INDEX_FILE)
@@ -528,6 +585,11 @@ def _verify_weights(root: Path) -> tuple[list[str], int, int]:
 
     shard_names = sorted(set(weight_map.values()))
     for shard in shard_names:
+        if _gone_link(root / shard):
+            raise DownloadError(
+                f"Shard {shard} named in {INDEX_FILE}: {_gone_link(root / shard)}.",
+                path=root / shard,
+            )
         if not (root / shard).is_file():
             needed = next(t for t, s in weight_map.items() if s == shard)
             raise DownloadError(
@@ -572,6 +634,17 @@ def _verify_weights(root: Path) -> tuple[list[str], int, int]:
         # Typically shards of an older revision left in a re-used local_dir; loaders ignore them.
         log.warning("%s: safetensors files not in %s: %s", root, INDEX_FILE, ", ".join(stray))
     return shard_names, n_tensors, total_bytes
+
+
+def _gone_link(path: Path) -> str | None:
+    """What is wrong with `path` when it is a link whose file does not exist (None otherwise)."""
+    if not path.is_symlink() or path.exists():
+        return None
+    target = os.readlink(path)
+    return (
+        f"{path} is a link to {target}, which does not exist "
+        f"({os.path.normpath(path.parent / target)})"
+    )
 
 
 def _read_json_file(root: Path, name: str) -> Any:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from longllada.files import write_json
+from longllada.files import project_path, write_json
 
 VARIANTS = ("paper", "diffusion_aware")
 
@@ -172,6 +172,9 @@ def patch_checkpoint(
     """Write a λ-scaled view of a checkpoint: links to every original file, a new config.json.
 
     The shards are never copied: an 8B checkpoint is 16 GB and one model has up to five λs.
+    The links are relative, so a copied or moved project (`cp -a`) links to its own copy of the
+    checkpoint; only a view inside the project (the working directory) of a checkpoint outside
+    it (a `local_dir` elsewhere) links to it by its absolute path, which a copy still finds.
     Returns the record for rope_patch.json, which the caller writes last (it marks completion).
     """
     snapshot_dir, out_dir = Path(snapshot_dir).resolve(), Path(out_dir)
@@ -189,12 +192,23 @@ def patch_checkpoint(
         link = out_dir / src.name
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(os.path.relpath(src, out_dir.resolve()))
+        link.symlink_to(_link_target(src, out_dir))
     new = patched_config(config, scaling.new_theta)
     write_json(out_dir / "config.json", new)
     return {
         **scaling.to_dict(),
         "old_theta": old_theta,
-        "snapshot_dir": str(snapshot_dir),
+        "snapshot_dir": project_path(snapshot_dir),
         "source": source or {},
     }
+
+
+def _link_target(src: Path, out_dir: Path) -> str:
+    """What a view's link to `src` holds (see `patch_checkpoint`)."""
+    if _in_project(out_dir) and not _in_project(src):
+        return str(src)
+    return os.path.relpath(src, out_dir.resolve())
+
+
+def _in_project(path: Path) -> bool:
+    return not os.path.isabs(project_path(path))

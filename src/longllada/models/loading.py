@@ -17,6 +17,7 @@ import importlib
 import importlib.metadata
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,9 @@ INDEX_FILE = "model.safetensors.index.json"
 
 # config.json model_type of each family's hub checkpoints (compared case-insensitively).
 _MODEL_TYPES = {"llada": "llada", "dream": "dream"}
+# The autoregressive baseline is the paper's LLaMA3: run on transformers' LlamaForCausalLM, its
+# RoPE patched in the LLaMA keys. Another architecture would load through AutoModel silently.
+_AR_MODEL_TYPE = "llama"
 _DTYPE_ALIASES = {"fp32": "float32", "fp16": "float16", "half": "float16", "bf16": "bfloat16"}
 _SHOW = 5  # names listed per kind of problem in an error message
 # What reading a safetensors file can raise: the Rust SafetensorError (bad header, truncated
@@ -102,7 +106,8 @@ def load_model(
     cfg = _read_config(model_dir)
     problem = model_type_problem(cfg, family)
     if problem:
-        raise CheckpointError(f"{model_dir / 'config.json'} {problem}")
+        who = f"models.{key}: " if key else ""
+        raise CheckpointError(f"{who}{model_dir / 'config.json'} {problem}")
     if family == "ar":
         ar_model = _load_ar(model_dir, torch_dtype, device, _HF_ATTENTION[attention["impl"]])
         # Name what transformers actually set up, not only what was asked of it.
@@ -255,7 +260,7 @@ def model_type_problem(cfg: dict[str, Any], family: str) -> str | None:
     """Why config.json `cfg` is not a checkpoint of `family` (None when it may be one).
 
     llada and dream need their model_type (or none, the hub code's default); ar (transformers)
-    needs one, and not a diffusion family's. The text completes "<path of config.json> ...".
+    needs 'llama', the paper's baseline. The text completes "<path of config.json> ...".
     """
     found = cfg.get("model_type")
     if family in _MODEL_TYPES:
@@ -275,8 +280,15 @@ def model_type_problem(cfg: dict[str, Any], family: str) -> str | None:
     if owner is not None:
         return (
             f"has model_type {found!r} (a {owner} checkpoint), but family {family!r} expects "
-            "an autoregressive transformers model such as 'llama': check the model's "
-            "`family:` (or the checkpoint) in the config"
+            f"model_type {_AR_MODEL_TYPE!r} (LLaMA3, the paper's autoregressive baseline): "
+            "check the model's `family:` (or the checkpoint) in the config"
+        )
+    if found != _AR_MODEL_TYPE:  # transformers reads it case-sensitively
+        return (
+            f"has model_type {found!r}, but family {family!r} expects model_type "
+            f"{_AR_MODEL_TYPE!r} (LLaMA3, the paper's autoregressive baseline, run on "
+            "transformers' LlamaForCausalLM with its RoPE patched in the LLaMA keys): check "
+            "the checkpoint, or the model's `family:` in the config"
         )
     return None
 
@@ -339,6 +351,9 @@ def _shard_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
         return [model_dir / SINGLE_WEIGHTS], {}
     index_path = model_dir / INDEX_FILE
     if not index_path.is_file():
+        for path in (index_path, model_dir / SINGLE_WEIGHTS):
+            if _gone_link(path):  # a copied RoPE view whose original moved, say
+                raise CheckpointError(f"no weights in {model_dir}: {_gone_link(path)}")
         raise CheckpointError(
             f"no weights in {model_dir}: expected {SINGLE_WEIGHTS} or {INDEX_FILE}"
         )
@@ -359,10 +374,24 @@ def _shard_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
     if bad:
         raise CheckpointError(f"{index_path}: invalid shard names: {_summary(bad)}")
     shards = [model_dir / name for name in sorted(set(weight_map.values()))]
+    gone = [_gone_link(p) for p in shards if _gone_link(p)]
+    if gone:
+        raise CheckpointError(f"shard(s) named in {INDEX_FILE}: {_summary(gone)}")
     absent = [p.name for p in shards if not p.is_file()]
     if absent:
         raise CheckpointError(f"shard(s) named in {INDEX_FILE} missing: {', '.join(absent)}")
     return shards, weight_map
+
+
+def _gone_link(path: Path) -> str | None:
+    """What is wrong with `path` when it is a link whose file does not exist (None otherwise)."""
+    if not path.is_symlink() or path.exists():
+        return None
+    target = os.readlink(path)
+    return (
+        f"{path} is a link to {target}, which does not exist "
+        f"({os.path.normpath(path.parent / target)})"
+    )
 
 
 def _summary(items: list[str]) -> str:
