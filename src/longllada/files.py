@@ -29,13 +29,19 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def write_text(path: str | Path, text: str) -> None:
     """Write text via a temporary file and an atomic rename (see :func:`write_json`)."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes via a temporary file and an atomic rename, with the mode open() would give
+    (see :func:`write_json`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     # The temporary file sits in the same directory, so os.replace is a rename on one filesystem.
     fd, tmp = _create_temporary(path)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
