@@ -22,6 +22,7 @@ from longllada.jobs import partials, read_jsonl, select_samples
 from longllada.models import load_model, load_tokenizer
 from longllada.sampling import dream as dream_sampling
 from longllada.stages import generation
+from longllada.stages.common import pick_device
 
 SEED = 2025
 MODELS = {"llada": ("llada", 3), "llama": ("ar", 1), "dream": ("dream", 5)}
@@ -229,17 +230,18 @@ def _dream_reference(ckpt, prompts: Path, reseed_every_sample: bool) -> list[str
     """Dream's answers with a generator seeded once per depth (the official datasets), or,
     for contrast, reseeded before every sample."""
     model, manifest = ckpt["dream"]
-    net = load_model(checkpoints.model_dir(manifest), "dream", dtype="float32")
+    device = pick_device()  # where the job runs: a CUDA job draws from a CUDA generator
+    net = load_model(checkpoints.model_dir(manifest), "dream", dtype="float32", device=device)
     tok = load_tokenizer(checkpoints.model_dir(manifest))
     s = dream_sampling.DreamSettings(steps=8, sampling="clean")
-    g = torch.Generator()
+    g = torch.Generator(device=device)
     out, depth = [], None
     for row in read_jsonl(prompts):
         if row["depth"] != depth or reseed_every_sample:
             g.manual_seed(SEED)
             depth = row["depth"]
         ids, _ = generation.encode_prompt(tok, row["prompt"], "dream", "niah")
-        new = dream_sampling.generate(net, torch.tensor([ids]), 8, s, generator=g)
+        new = dream_sampling.generate(net, torch.tensor([ids], device=device), 8, s, generator=g)
         out.append(generation.decode_answer(tok, new[0].tolist(), "dream"))
     return out
 
@@ -468,16 +470,17 @@ def test_dream_longbench_shards_restart_at_the_official_tasks_only(ckpt, tmp_pat
     rows = list(read_jsonl(prompts))
     # the reference: one generator, seeded where the official task changes and nowhere else
     model, manifest = ckpt["dream"]
-    net = load_model(checkpoints.model_dir(manifest), "dream", dtype="float32")
+    device = pick_device()
+    net = load_model(checkpoints.model_dir(manifest), "dream", dtype="float32", device=device)
     tok = load_tokenizer(checkpoints.model_dir(manifest))
     s = dream_sampling.DreamSettings(steps=4)
-    g, task, want = torch.Generator(), None, []
+    g, task, want = torch.Generator(device=device), None, []
     for row in rows:
         if row["oc_task"] != task:
             g.manual_seed(SEED)
             task = row["oc_task"]
         ids, _ = generation.encode_prompt(tok, row["prompt"], "dream", "longbench", 64)
-        new = dream_sampling.generate(net, torch.tensor([ids]), 4, s, generator=g)
+        new = dream_sampling.generate(net, torch.tensor([ids], device=device), 4, s, generator=g)
         want.append(generation.decode_answer(tok, new[0].tolist(), "dream"))
     whole = tmp_path / "whole.predictions.jsonl"
     _generate_lb(ckpt, prompts, whole)

@@ -36,22 +36,26 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import httpx2
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import (
     GatedRepoError,
     HfHubHTTPError,
     HFValidationError,
-    LocalEntryNotFoundError,
-    OfflineModeIsEnabled,
     RemoteEntryNotFoundError,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
 
 from longllada.files import canonical, digest, project_path, write_json
-from longllada.hub import _SHA1_RE, _file_digest, _first_line, _git_blob_sha1, _scrub
+from longllada.hub import (
+    _SHA1_RE,
+    OFFLINE_ERRORS,
+    _file_digest,
+    _first_line,
+    _git_blob_sha1,
+    _scrub,
+)
 
 __all__ = [
     "DataError",
@@ -235,7 +239,7 @@ def _map_hub_error(
         msg = f"{repo_id!r} is not a valid hub dataset id ({reason})."
     elif isinstance(err, RemoteEntryNotFoundError):
         msg = f"{what}: the file vanished from the hub during download ({reason})."
-    elif isinstance(err, httpx2.TransportError | OfflineModeIsEnabled | LocalEntryNotFoundError):
+    elif isinstance(err, OFFLINE_ERRORS):
         if hf_constants.is_offline_mode():
             msg = (
                 f"HF_HUB_OFFLINE is set, so {what} cannot be fetched ({reason}): unset it on a "

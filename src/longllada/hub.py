@@ -23,7 +23,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx2
+try:  # huggingface_hub 2 speaks httpx2; 1.x (e.g. a GPU node's own stack) httpx
+    import httpx2 as http_client
+except ImportError:  # pragma: no cover - depends on the installed huggingface_hub
+    import httpx as http_client
 from huggingface_hub import HfApi, snapshot_download
 from huggingface_hub import constants as hf_constants
 from huggingface_hub.errors import (
@@ -39,6 +42,9 @@ from huggingface_hub.errors import (
 from huggingface_hub.utils import filter_repo_objects
 
 from longllada.files import project_path, write_json
+
+# The hub cannot be reached (no network, offline mode, nothing cached).
+OFFLINE_ERRORS = (http_client.TransportError, OfflineModeIsEnabled, LocalEntryNotFoundError)
 
 __all__ = [
     "DEFAULT_IGNORE_PATTERNS",
@@ -340,7 +346,7 @@ def _map_hub_error(
         msg = f"{repo_id!r} is not a valid hub repo id ({reason})."
     elif isinstance(err, RemoteEntryNotFoundError):
         msg = f"A file of {repo_id}@{revision} vanished from the hub during download ({reason})."
-    elif isinstance(err, httpx2.TransportError | OfflineModeIsEnabled | LocalEntryNotFoundError):
+    elif isinstance(err, OFFLINE_ERRORS):
         if hf_constants.is_offline_mode():
             msg = (
                 f"HF_HUB_OFFLINE is set and {local_dir} holds no usable copy of "
