@@ -166,3 +166,14 @@ def read_data_manifest(
         ):
             raise error(f"{file} changed after the data check ({path}): {remedy}")
     return {**manifest, "dir": str(directory)}
+
+
+def dangling_link(path: Path) -> str | None:
+    """What is wrong with `path` when it is a link whose file does not exist (None otherwise)."""
+    if not path.is_symlink() or path.exists():
+        return None
+    target = os.readlink(path)
+    return (
+        f"{path} is a link to {target}, which does not exist "
+        f"({os.path.normpath(path.parent / target)})"
+    )

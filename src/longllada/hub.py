@@ -41,7 +41,7 @@ from huggingface_hub.errors import (
 )
 from huggingface_hub.utils import filter_repo_objects
 
-from longllada.files import project_path, write_json
+from longllada.files import dangling_link, project_path, write_json
 
 # The hub cannot be reached (no network, offline mode, nothing cached).
 OFFLINE_ERRORS = (http_client.TransportError, OfflineModeIsEnabled, LocalEntryNotFoundError)
@@ -541,8 +541,8 @@ def check_verified_files(
         if name in skipped:
             continue
         path = root / name
-        if _gone_link(path):
-            raise DownloadError(f"{_gone_link(path)}; {where} verified it: {again}", path=path)
+        if dangling_link(path):
+            raise DownloadError(f"{dangling_link(path)}; {where} verified it: {again}", path=path)
         if not path.is_file():
             raise DownloadError(f"{path} is missing; {where} verified it: {again}", path=path)
         size = path.stat().st_size
@@ -575,8 +575,8 @@ def _verify_weights(root: Path) -> tuple[list[str], int, int]:
         return [SINGLE_WEIGHTS], len(tensors), sum(tensors.values())
     if not index_path.is_file():
         for path in (index_path, single):  # a link whose file is gone: a copied view, say
-            if _gone_link(path):
-                raise DownloadError(f"No weights in {root}: {_gone_link(path)}.", path=path)
+            if dangling_link(path):
+                raise DownloadError(f"No weights in {root}: {dangling_link(path)}.", path=path)
         raise DownloadError(f"No weights in {root}: expected {SINGLE_WEIGHTS} or {INDEX_FILE}.")
 
     index = _read_json_file(root, INDEX_FILE)
@@ -591,9 +591,9 @@ def _verify_weights(root: Path) -> tuple[list[str], int, int]:
 
     shard_names = sorted(set(weight_map.values()))
     for shard in shard_names:
-        if _gone_link(root / shard):
+        if dangling_link(root / shard):
             raise DownloadError(
-                f"Shard {shard} named in {INDEX_FILE}: {_gone_link(root / shard)}.",
+                f"Shard {shard} named in {INDEX_FILE}: {dangling_link(root / shard)}.",
                 path=root / shard,
             )
         if not (root / shard).is_file():
@@ -640,17 +640,6 @@ def _verify_weights(root: Path) -> tuple[list[str], int, int]:
         # Typically shards of an older revision left in a re-used local_dir; loaders ignore them.
         log.warning("%s: safetensors files not in %s: %s", root, INDEX_FILE, ", ".join(stray))
     return shard_names, n_tensors, total_bytes
-
-
-def _gone_link(path: Path) -> str | None:
-    """What is wrong with `path` when it is a link whose file does not exist (None otherwise)."""
-    if not path.is_symlink() or path.exists():
-        return None
-    target = os.readlink(path)
-    return (
-        f"{path} is a link to {target}, which does not exist "
-        f"({os.path.normpath(path.parent / target)})"
-    )
 
 
 def _read_json_file(root: Path, name: str) -> Any:

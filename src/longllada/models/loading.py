@@ -17,13 +17,14 @@ import importlib
 import importlib.metadata
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
+
+from longllada.files import dangling_link
 
 __all__ = [
     "ATTN_CHOICES",
@@ -352,8 +353,8 @@ def _shard_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
     index_path = model_dir / INDEX_FILE
     if not index_path.is_file():
         for path in (index_path, model_dir / SINGLE_WEIGHTS):
-            if _gone_link(path):  # a copied RoPE view whose original moved, say
-                raise CheckpointError(f"no weights in {model_dir}: {_gone_link(path)}")
+            if dangling_link(path):  # a copied RoPE view whose original moved, say
+                raise CheckpointError(f"no weights in {model_dir}: {dangling_link(path)}")
         raise CheckpointError(
             f"no weights in {model_dir}: expected {SINGLE_WEIGHTS} or {INDEX_FILE}"
         )
@@ -374,24 +375,13 @@ def _shard_files(model_dir: Path) -> tuple[list[Path], dict[str, str]]:
     if bad:
         raise CheckpointError(f"{index_path}: invalid shard names: {_summary(bad)}")
     shards = [model_dir / name for name in sorted(set(weight_map.values()))]
-    gone = [_gone_link(p) for p in shards if _gone_link(p)]
+    gone = [dangling_link(p) for p in shards if dangling_link(p)]
     if gone:
         raise CheckpointError(f"shard(s) named in {INDEX_FILE}: {_summary(gone)}")
     absent = [p.name for p in shards if not p.is_file()]
     if absent:
         raise CheckpointError(f"shard(s) named in {INDEX_FILE} missing: {', '.join(absent)}")
     return shards, weight_map
-
-
-def _gone_link(path: Path) -> str | None:
-    """What is wrong with `path` when it is a link whose file does not exist (None otherwise)."""
-    if not path.is_symlink() or path.exists():
-        return None
-    target = os.readlink(path)
-    return (
-        f"{path} is a link to {target}, which does not exist "
-        f"({os.path.normpath(path.parent / target)})"
-    )
 
 
 def _summary(items: list[str]) -> str:
