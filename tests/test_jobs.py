@@ -334,6 +334,22 @@ def test_a_partial_row_without_id_names_file_and_line(tmp_path: Path, bad: str) 
     assert not out.exists() and part.exists()  # nothing written, nothing thrown away
 
 
+def test_a_damaged_line_inside_a_partial_is_named_not_truncated(tmp_path: Path) -> None:
+    """A line that is not JSON with finished rows after it is damage, not a torn end: the job
+    stops naming file and line, and the rows after it are kept."""
+    out = tmp_path / "out.jsonl"
+    part = partial_path(out, {"steps": 8})
+    header = json.dumps({SETTINGS_KEY: {"steps": 8}})
+    text = f'{header}\n{{"id": "s00", "y": 0}}\n{{"id": "s01", "y\n{{"id": "s02", "y": 4}}\n'
+    part.write_text(text)
+    with pytest.raises(RuntimeError, match=rf"{re.escape(str(part))}:3: not a JSON line"):
+        run_resumable(make_samples(3), square, out, settings={"steps": 8})
+    assert part.read_text() == text  # nothing thrown away
+    # A torn last line is still dropped and the job resumes.
+    part.write_text(f'{header}\n{{"id": "s00", "y": 0}}\n{{"id": "s01", "y')
+    assert run_resumable(make_samples(3), square, out, settings={"steps": 8}) == 2
+
+
 def test_read_answers_is_the_one_join_check(tmp_path: Path) -> None:
     """The check every score rule joins predictions with (NIAH, and RULER and LongBench through
     join_shards): duplicates, rows without id, gaps and strays, each naming file and ids."""

@@ -196,11 +196,19 @@ class JsonlCheckpoint:
         with open(self.partial, "rb") as f:
             for line, raw in enumerate(f, 1):
                 # A kill can cut the last line short: keep every complete line, drop the rest.
-                if not raw.endswith(b"\n"):
-                    break
+                # A bad line with lines after it is no torn end but a damaged file: stop and
+                # keep it as it is.
                 try:
-                    row = json.loads(raw)
+                    row = json.loads(raw) if raw.endswith(b"\n") else None
                 except json.JSONDecodeError:
+                    row = None
+                if row is None:
+                    if f.read(1):
+                        raise RuntimeError(
+                            f"{self.partial}:{line}: not a JSON line, and lines follow it (a "
+                            "damaged file, not a torn last line); move the file away to start "
+                            "this job over, or repair that line"
+                        )
                     break
                 valid_bytes += len(raw)
                 if isinstance(row, dict) and SETTINGS_KEY in row:
