@@ -246,6 +246,17 @@ def test_mc_short_document():
         lk.mc_chunk_losses(model, _ids(40), n_chunks=3, chunk=16, draws=2)
 
 
+def test_many_draws_go_through_the_model_in_bounded_batches():
+    """Thousands of draws at a real vocabulary would need tens of GB of logits in one forward:
+    at most _MC_BATCH_ROWS answer positions go at a time, with the plain path's numbers."""
+    model, chunk, draws = ToyLM(), 64, 40
+    ids = _ids(3 * chunk)
+    fast = lk.mc_chunk_loss(model, ids, 1, chunk, draws, batched=True)
+    assert [len(c) for c in model.calls] == [16, 16, 8]  # 1024 // 64 draws per forward
+    plain = lk.mc_chunk_loss(model, ids, 1, chunk, draws, batched=False)
+    assert fast == pytest.approx(plain, rel=1e-6)
+
+
 def test_official_chunk_count():
     # The official loop: max_tokens // chunk - 1 chunks, those with at least one answer token.
     assert lk.official_chunk_count(20000, 16384) == 255

@@ -273,8 +273,9 @@ def test_pinning_the_resolved_commit_reruns_nothing_another_commit_everything(
 def test_orphaned_job_blocks_a_second_writer(work: Path) -> None:
     """The submitting snakemake is killed; its job lives on; a rerun must not append to the same
     partial file, and says which process holds it."""
-    slow = variant(work, "slow.yaml", "mc_draws: 2", "mc_draws: 5000")
-    target = PPL_LLADA.replace("mc2_", "mc5000_")
+    # ~30 s a chunk at LLaDA's real vocabulary size: slow enough to outlive its snakemake
+    slow = variant(work, "slow.yaml", "mc_draws: 2", "mc_draws: 1000")
+    target = PPL_LLADA.replace("mc2_", "mc1000_")
     progress = work / target.replace(".json", ".chunks.jsonl")
     first = subprocess.Popen(
         [SNAKEMAKE, "--cores", "1", target, "--configfile", slow],
@@ -301,7 +302,7 @@ def test_orphaned_job_blocks_a_second_writer(work: Path) -> None:
         assert snakemake(work, "--unlock", target, config=slow).returncode == 0
         again = snakemake(work, target, "--rerun-incomplete", config=slow)
         assert again.returncode != 0
-        log = (work / "logs/ppl/llada_tiny_base/ntk1/mc5000_chunk64.log").read_text()
+        log = (work / "logs/ppl/llada_tiny_base/ntk1/mc1000_chunk64.log").read_text()
         assert f"is being written by pid {holder} on " in log + again.stderr
     finally:
         for _ in range(50):  # the orphan and anything it started

@@ -44,6 +44,8 @@ DEFAULT_CAUSAL_TOKENS = 16385
 # Rows per block when upcasting logits to fp32 for the cross-entropy: 16K x 128K vocabulary in
 # fp32 would be an 8 GB temporary, blocks keep it at ~1 GB without changing any number.
 _CE_BLOCK_ROWS = 2048
+# Answer positions of the Monte-Carlo draws that go through the model in one forward.
+_MC_BATCH_ROWS = 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -393,8 +395,15 @@ def mc_draw_losses(
     sampler = sampler if sampler is not None else MaskSampler()
     seq, prompt_len = _chunk_tensors(ids, i, chunk)
     # A shorter last answer draws k and the permutation over its own length, as the official.
-    _, masks = sampler.masks(i, chunk, draws, answer=len(seq) - prompt_len)
-    per_draw = masked_losses(model, seq.to(_device(model)), prompt_len, masks, batched)
+    answer = len(seq) - prompt_len
+    _, masks = sampler.masks(i, chunk, draws, answer=answer)
+    # Draws go through the model together, at most _MC_BATCH_ROWS answer positions at a time
+    # (the paper's 8 x 64 in one forward): thousands of draws at a 126K vocabulary would need
+    # tens of GB of logits at once.
+    max_batch = max(1, _MC_BATCH_ROWS // answer)
+    per_draw = masked_losses(
+        model, seq.to(_device(model)), prompt_len, masks, batched, max_batch=max_batch
+    )
     return [float(loss.mean()) for loss in per_draw]
 
 
